@@ -1,0 +1,225 @@
+"""Pure translation between an ASGI HTTP ``scope`` and a WSGI ``environ``: data in, data out.
+
+Nothing here touches a thread, a loop or a socket, so every rule is tested with plain tables. The
+rules come from PEP 3333 and the "WSGI compatibility" notes of the ASGI HTTP spec; where the two
+leave room, SPEC.md's decisions apply (each is named where it is made).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ._errors import ASGIProtocolError, WSGIProtocolError
+from ._types import Environ, Headers, Scope
+
+# RFC 9110 token characters, the only ones a header name may hold.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+# A header value may hold tabs and visible latin-1, never CR, LF or NUL (response splitting).
+_FORBIDDEN_IN_VALUE = re.compile(r"[\x00\r\n]")
+_STATUS = re.compile(r"([1-9][0-9]{2}) [^\x00-\x08\x0a-\x1f\x7f]*\Z")
+_DEFAULT_PORTS = {"http": "80", "https": "443", "ws": "80", "wss": "443"}
+# Hop-by-hop headers (RFC 9110 section 7.6.1) describe one connection; PEP 3333 forbids a WSGI
+# application to send them, so those coming from an ASGI app are dropped on the way to WSGI.
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+
+
+def _wsgi_str(text: str) -> str:
+    """Text as PEP 3333 carries it: the UTF-8 bytes, each as one latin-1 character."""
+    return text.encode("utf-8", "surrogateescape").decode("latin-1")
+
+
+def split_path(root_path: str, path: str) -> tuple[str, str]:
+    """Return ``(SCRIPT_NAME, PATH_INFO)`` as text, before the latin-1 step.
+
+    Servers differ on whether ``path`` includes ``root_path`` (the ASGI spec says it does; older
+    servers and some routers do not), so the prefix is removed only when it is there on a ``/``
+    segment boundary: ``/abc`` under ``/a`` keeps its whole path. ``SCRIPT_NAME`` never ends in
+    ``/``, so a root of ``/`` or ``/app/`` is trimmed first.
+    """
+    root = root_path.rstrip("/")
+    if root and (path == root or path.startswith(root + "/")):
+        return root, path[len(root) :]
+    return root, path
+
+
+def _server(scope: Scope, headers: Mapping[str, str], scheme: str) -> tuple[str, str]:
+    server = scope.get("server")
+    if server:
+        host, port = server[0], server[1]
+        return str(host), str(port) if port is not None else _DEFAULT_PORTS.get(scheme, "80")
+    host_header = headers.get("HTTP_HOST", "")
+    name, sep, port = host_header.rpartition(":")
+    if not sep or "]" in port:  # no port, or the colon was inside an IPv6 literal
+        name, port = host_header, _DEFAULT_PORTS.get(scheme, "80")
+    return name or "localhost", port
+
+
+def _header_items(raw_headers: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+    """Request headers as CGI variables, repeated ones joined (cookies with ``; ``)."""
+    out: dict[str, str] = {}
+    for raw_name, raw_value in raw_headers:
+        name = raw_name.decode("latin-1").lower()
+        if "_" in name:
+            # ``X_User`` and ``X-User`` would both become HTTP_X_USER: a proxy that strips one
+            # spelling lets a client spoof the other, so underscore names are not passed on.
+            continue
+        key = name.upper().replace("-", "_")
+        if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            key = "HTTP_" + key
+        value = raw_value.decode("latin-1")
+        if key in out:
+            value = out[key] + ("; " if key == "HTTP_COOKIE" else ", ") + value
+        out[key] = value
+    return out
+
+
+def scope_to_environ(scope: Scope) -> Environ:
+    """Build the CGI and ``wsgi.*`` keys of an environ from an ASGI HTTP scope.
+
+    ``wsgi.input``, ``wsgi.errors`` and ``wsgi.file_wrapper`` are the caller's to add: they are
+    I/O objects, not data.
+    """
+    scheme = scope.get("scheme") or "http"
+    script_name, path_info = split_path(scope.get("root_path") or "", scope["path"])
+    query = scope.get("query_string") or b""
+    environ: Environ = _header_items(scope.get("headers") or ())
+    server_name, server_port = _server(scope, environ, scheme)
+    environ.update(
+        {
+            "REQUEST_METHOD": scope["method"],
+            "SCRIPT_NAME": _wsgi_str(script_name),
+            "PATH_INFO": _wsgi_str(path_info),
+            "QUERY_STRING": query.decode("latin-1"),
+            "SERVER_NAME": server_name,
+            "SERVER_PORT": server_port,
+            "SERVER_PROTOCOL": "HTTP/" + scope.get("http_version", "1.1"),
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": scheme,
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": False,
+            "wsgi.run_once": False,
+            "wsgi.input_terminated": True,
+            "asgi.scope": scope,
+        }
+    )
+    client = scope.get("client")
+    if client:
+        environ["REMOTE_ADDR"] = str(client[0])
+        environ["REMOTE_PORT"] = str(client[1])
+    raw_path = scope.get("raw_path")
+    if raw_path is not None:
+        target = raw_path.decode("latin-1")
+        environ["RAW_URI"] = f"{target}?{environ['QUERY_STRING']}" if query else target
+    return environ
+
+
+def check_status(status: object) -> int:
+    """Validate a PEP 3333 status line and return its code."""
+    if type(status) is not str:
+        raise WSGIProtocolError(f"status must be a str, got {type(status).__name__}: {status!r}")
+    match = _STATUS.match(status)
+    if match is None:
+        raise WSGIProtocolError(
+            f"status must be a 3-digit code, a space and a reason phrase without control "
+            f"characters, like '200 OK'; got {status!r}"
+        )
+    return int(match.group(1))
+
+
+def encode_headers(headers: object) -> list[tuple[bytes, bytes]]:
+    """Validate PEP 3333 response headers and encode them for an ASGI ``http.response.start``."""
+    if type(headers) is not list:
+        raise WSGIProtocolError(f"response headers must be a list, got {type(headers).__name__}")
+    out = []
+    for item in headers:
+        if type(item) is not tuple or len(item) != 2:
+            raise WSGIProtocolError(f"each response header must be a (name, value) tuple: {item!r}")
+        name, value = item
+        if type(name) is not str or type(value) is not str:
+            raise WSGIProtocolError(f"header name and value must be str, not bytes: {item!r}")
+        if not _TOKEN.match(name):
+            raise WSGIProtocolError(f"header name is not an HTTP token: {name!r}")
+        if _FORBIDDEN_IN_VALUE.search(value):
+            raise WSGIProtocolError(f"header {name!r} has CR, LF or NUL in its value: {value!r}")
+        try:
+            out.append((name.lower().encode("ascii"), value.encode("latin-1")))
+        except UnicodeEncodeError:
+            raise WSGIProtocolError(f"header {name!r} has a value outside latin-1") from None
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# environ -> scope (AsgiToWsgi)
+
+
+def _scope_headers(environ: Mapping[str, Any]) -> list[tuple[bytes, bytes]]:
+    headers = []
+    for key, value in environ.items():
+        if key.startswith("HTTP_"):
+            name = key[5:]
+        elif key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            if not value:  # CGI servers set them to "" when the request has none
+                continue
+            name = key
+        else:
+            continue
+        headers.append((name.replace("_", "-").lower().encode("latin-1"), value.encode("latin-1")))
+    return headers
+
+
+def _address(host: object, port: object) -> tuple[str, int] | None:
+    if not host:
+        return None
+    try:
+        return str(host), int(str(port))
+    except ValueError:
+        return str(host), 0
+
+
+def environ_to_scope(environ: Mapping[str, Any], spec_version: str = "2.4") -> Scope:
+    """Build an ASGI HTTP scope from a WSGI environ (without ``state`` and ``extensions``)."""
+    script_name = environ.get("SCRIPT_NAME", "").encode("latin-1")
+    path_info = environ.get("PATH_INFO", "").encode("latin-1")
+    raw_uri = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    raw_path = raw_uri.split("?", 1)[0].encode("latin-1") if raw_uri else script_name + path_info
+    protocol = environ.get("SERVER_PROTOCOL", "HTTP/1.1")
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": spec_version},
+        "http_version": protocol[5:] if protocol.startswith("HTTP/") else "1.1",
+        "method": environ["REQUEST_METHOD"].upper(),
+        "scheme": environ.get("wsgi.url_scheme", "http"),
+        "root_path": script_name.decode("utf-8", "replace"),
+        "path": (script_name + path_info).decode("utf-8", "replace"),
+        "raw_path": raw_path,
+        "query_string": environ.get("QUERY_STRING", "").encode("latin-1"),
+        "headers": _scope_headers(environ),
+        "client": _address(environ.get("REMOTE_ADDR"), environ.get("REMOTE_PORT", 0)),
+        "server": _address(environ.get("SERVER_NAME"), environ.get("SERVER_PORT", 0)),
+    }
+
+
+def decode_headers(headers: Iterable[tuple[bytes, bytes]]) -> Headers:
+    """ASGI response headers as PEP 3333 wants them: latin-1 ``str``, hop-by-hop dropped."""
+    out = []
+    for name, value in headers:
+        if not isinstance(name, bytes) or not isinstance(value, bytes):
+            raise ASGIProtocolError(f"response header names and values must be bytes: {name!r}")
+        text = name.decode("latin-1")
+        if text.lower() not in HOP_BY_HOP:
+            out.append((text, value.decode("latin-1")))
+    return out

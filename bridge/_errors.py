@@ -1,0 +1,26 @@
+"""The named errors bridge raises. Each message says which rule was broken."""
+
+from __future__ import annotations
+
+
+class BridgeError(Exception):
+    """Base class of every error bridge raises on its own account."""
+
+
+class WSGIProtocolError(BridgeError):
+    """The wrapped WSGI application broke a rule of PEP 3333."""
+
+
+class ASGIProtocolError(BridgeError):
+    """The wrapped ASGI application broke a rule of the ASGI HTTP spec."""
+
+
+class ClientDisconnected(BridgeError, OSError):
+    """The client went away; raised from ``wsgi.input`` reads and from ``send()``.
+
+    An ``OSError`` subclass, as PEP 3333 servers and the ASGI spec (2.4) use for a lost peer.
+    """
+
+
+class RequestBodyTooLarge(BridgeError, ValueError):
+    """The request body passed the adapter's ``max_body_size``."""

@@ -1,0 +1,160 @@
+"""The WSGI side of a response: ``start_response``, ``write()`` and the iterable, on the worker
+thread, turned into ASGI messages queued for the loop.
+
+A response moves AWAITING_START -> HEADERS_HELD -> STREAMING -> DONE, or to FAILED from anywhere.
+Headers are held until the first non-empty chunk (PEP 3333: an application may still replace them
+with an ``exc_info`` call until then), so an error before any body still becomes a clean 500.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+from collections.abc import Iterable, Iterator
+from typing import IO, Any
+
+from ._environ import check_status, encode_headers
+from ._errors import WSGIProtocolError
+from ._streams import ToLoop
+from ._types import ExcInfo, Message, Write
+
+errors_logger = logging.getLogger("bridge.wsgi.errors")
+
+
+class State(enum.Enum):
+    AWAITING_START = "awaiting start_response"
+    HEADERS_HELD = "headers held until the first body chunk"
+    STREAMING = "streaming the body"
+    DONE = "done"
+    FAILED = "failed"
+
+
+# Items on the hand-off: a body chunk as plain bytes (the loop joins neighbours into one
+# ``http.response.body``), any other message as its dict.
+Item = bytes | Message
+
+
+class Response:
+    """One request's response as the WSGI application makes it."""
+
+    def __init__(self, channel: ToLoop[Item]) -> None:
+        self.state = State.AWAITING_START
+        self._channel = channel
+        self._start: Message = {}
+
+    def start_response(
+        self, status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None
+    ) -> Write:
+        if exc_info is not None:
+            try:
+                if self.state in (State.STREAMING, State.DONE):
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None  # break the frame <-> traceback cycle, as PEP 3333 asks
+        elif self.state is not State.AWAITING_START:
+            raise WSGIProtocolError(
+                "start_response() called a second time without exc_info (PEP 3333 allows it "
+                "only to replace headers after an error)"
+            )
+        code = check_status(status)
+        self._start = {
+            "type": "http.response.start",
+            "status": code,
+            "headers": encode_headers(headers),
+        }
+        self.state = State.HEADERS_HELD
+        return self.write
+
+    def write(self, data: bytes) -> None:
+        """Queue one body chunk; blocks while the client is behind (back-pressure)."""
+        if type(data) is not bytes:
+            raise WSGIProtocolError(
+                f"response body chunks must be bytes, got {type(data).__name__}: {data!r:.60}"
+            )
+        if self.state is State.AWAITING_START:
+            raise WSGIProtocolError("body data came before start_response() was called")
+        if self.state is State.DONE:
+            raise WSGIProtocolError("write() called after the response was finished")
+        if data:
+            self._release_headers()
+            self._channel.put(data, len(data))
+
+    def send_path(self, path: str) -> None:
+        """Finish with ``http.response.pathsend``: the server sends the file itself."""
+        self._release_headers()
+        self._channel.put({"type": "http.response.pathsend", "path": path}, 0)
+        self.state = State.DONE
+        self._channel.close()
+
+    def finish(self) -> None:
+        if self.state is State.AWAITING_START:
+            raise WSGIProtocolError("the application returned without calling start_response()")
+        self._release_headers()
+        self.state = State.DONE
+        self._channel.close()
+
+    def fail(self, exc: BaseException) -> None:
+        self.state = State.FAILED
+        self._channel.fail(exc)
+
+    def _release_headers(self) -> None:
+        if self.state is State.HEADERS_HELD:
+            self.state = State.STREAMING
+            self._channel.put(self._start, 0)
+
+
+class FileWrapper:
+    """``wsgi.file_wrapper``: iterates a file in blocks, or lets the server send it by path."""
+
+    def __init__(self, filelike: IO[bytes], blksize: int = 65536) -> None:
+        self.filelike = filelike
+        self.blksize = blksize
+
+    def __iter__(self) -> Iterator[bytes]:
+        read = self.filelike.read
+        while block := read(self.blksize):
+            yield block
+
+    def close(self) -> None:
+        close = getattr(self.filelike, "close", None)
+        if close is not None:
+            close()
+
+    def path(self) -> str | None:
+        """The file's absolute path, when it is a real file read from its start."""
+        name = getattr(self.filelike, "name", None)
+        if not isinstance(name, str):
+            return None
+        try:
+            if self.filelike.tell() != 0:
+                return None
+        except (OSError, ValueError):
+            return None
+        path = os.path.abspath(name)
+        return path if os.path.isfile(path) else None
+
+
+def pathsend_target(iterable: Iterable[bytes], scope: Any) -> str | None:
+    """The path to send with ``http.response.pathsend``, when the server and response allow."""
+    if type(iterable) is not FileWrapper:
+        return None
+    if "http.response.pathsend" not in (scope.get("extensions") or {}):
+        return None
+    return iterable.path()
+
+
+class ErrorStream:
+    """``wsgi.errors``: each write becomes one log record on ``bridge.wsgi.errors``."""
+
+    def write(self, text: str) -> None:
+        text = text.rstrip("\n")
+        if text:
+            errors_logger.error("%s", text)
+
+    def writelines(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        pass

@@ -1,0 +1,82 @@
+"""Real server subprocesses for end-to-end tests: started on 127.0.0.1 with an ephemeral port,
+stopped by their pid, their output kept for the failure message."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    def __init__(self, proc: subprocess.Popen[bytes], port: int, log: Path) -> None:
+        self.proc = proc
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_path = log
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10) -> int:
+        """Send ``sig`` to the server's pid and wait for it to exit; kill it if it will not."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        return self.proc.returncode
+
+
+def _wait_listening(server: Server, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.proc.poll() is not None:
+            raise RuntimeError(f"server exited with {server.proc.returncode}:\n{server.log()}")
+        try:
+            with socket.create_connection(("127.0.0.1", server.port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    server.stop(signal.SIGKILL)
+    raise RuntimeError(f"server did not listen within {timeout}s:\n{server.log()}")
+
+
+@contextmanager
+def serve(argv: Sequence[str], *, env: dict[str, str] | None = None, timeout: float = 20) -> Iterator[Server]:
+    """Run ``argv`` (``{port}`` replaced by a free port) until the block ends.
+
+    ``argv[0]`` is looked up in the virtualenv's ``bin``, so ``["uvicorn", ...]`` runs the
+    uvicorn that belongs to the test interpreter.
+    """
+    port = free_port()
+    args = [str(BIN / argv[0]), *(a.replace("{port}", str(port)) for a in argv[1:])]
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    full_env.pop("PYTHONASYNCIODEBUG", None)  # debug mode's slow-callback warnings would flood logs
+    with tempfile.NamedTemporaryFile("wb", suffix=".log", delete=False) as log:
+        proc = subprocess.Popen(args, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT)
+    server = Server(proc, port, Path(log.name))
+    try:
+        _wait_listening(server, timeout)
+        yield server
+    finally:
+        server.stop()
+        Path(log.name).unlink(missing_ok=True)
