@@ -61,7 +61,9 @@ def _wait_listening(server: Server, timeout: float) -> None:
 
 
 @contextmanager
-def serve(argv: Sequence[str], *, env: dict[str, str] | None = None, timeout: float = 20) -> Iterator[Server]:
+def serve(
+    argv: Sequence[str], *, env: dict[str, str] | None = None, timeout: float = 20
+) -> Iterator[Server]:
     """Run ``argv`` (``{port}`` replaced by a free port) until the block ends.
 
     ``argv[0]`` is looked up in the virtualenv's ``bin``, so ``["uvicorn", ...]`` runs the
