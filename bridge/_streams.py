@@ -107,23 +107,27 @@ class _Handoff(Generic[T]):
 class ToLoop(_Handoff[T]):
     """Items made on a worker thread, consumed on the event loop in batches."""
 
-    def put(self, item: T, size: int) -> None:
-        """Thread side: queue ``item``; block while more than the budget is queued."""
+    def put(self, item: T, size: int, *, wake: bool = True) -> None:
+        """Thread side: queue ``item``; block while more than the budget is queued.
+
+        ``wake=False`` leaves a waiting loop asleep, for a producer that knows its next item
+        follows without blocking: the loop is woken once for all of them, by a later ``put``,
+        by ``close()``, or as soon as the budget is spent.
+        """
         with self._lock:
             if self._error is not None:
                 raise self._error
             self._items.append(item)
             self._size += size
-            waiter = self._take_loop_waiter()
-            self._lock.release()
-            try:
-                self._wake_loop(waiter)
-            finally:
-                self._lock.acquire()
-            while self._size > self._limit and self._error is None:
-                self._thread_wakeup.wait()
-            if self._error is not None:
-                raise self._error
+            over_budget = self._size > self._limit
+            waiter = self._take_loop_waiter() if wake or over_budget else None
+        self._wake_loop(waiter)
+        if over_budget:
+            with self._lock:
+                while self._size > self._limit and self._error is None:
+                    self._thread_wakeup.wait()
+                if self._error is not None:
+                    raise self._error
 
     async def get(self) -> tuple[list[T], bool]:
         """Loop side: every queued item and whether the producer has finished.

@@ -185,6 +185,7 @@ class WsgiToAsgi:
                 if path is not None:
                     response.send_path(path)
                 else:
+                    response.batch = isinstance(iterable, (list, tuple))
                     for chunk in iterable:
                         response.write(chunk)
                     response.finish()
