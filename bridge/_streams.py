@@ -147,10 +147,15 @@ class ToLoop(_Handoff[T]):
 
 
 class ToThread(_Handoff[bytes]):
-    """Byte chunks received on the event loop, read on a worker thread."""
+    """Byte chunks received on the event loop, read on a worker thread.
+
+    Empty chunks are never queued: to the reader, ``b""`` means the end of the body.
+    """
 
     def put_nowait(self, chunk: bytes) -> None:
         """Loop side: queue ``chunk`` without regard to the budget."""
+        if not chunk:
+            return
         with self._lock:
             self._items.append(chunk)
             self._size += len(chunk)
@@ -159,6 +164,8 @@ class ToThread(_Handoff[bytes]):
     async def put(self, chunk: bytes) -> None:
         """Loop side: queue ``chunk``, then wait until the reader has brought the queue under
         budget. Raises the reader's ``abort`` error."""
+        if not chunk:
+            return
         with self._lock:
             if self._error is not None:
                 raise self._error

@@ -20,6 +20,7 @@ owns the WSGI side: the application call, ``start_response``, the iteration and 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import io
 import logging
@@ -322,11 +323,8 @@ class _Exchange:
                 self._over_limit = True
                 chunks.fail(RequestBodyTooLarge(f"request body over max_body_size={self._limit}"))
                 return
-            try:
-                if body:
-                    await chunks.put(body)
-            except BridgeError:
-                pass  # the app stopped reading; go on watching for a disconnect
+            with contextlib.suppress(BridgeError):  # the app stopped reading: keep watching
+                await chunks.put(body)
             if not message.get("more_body", False):
                 chunks.close()
                 chunks = None

@@ -676,3 +676,12 @@ def test_drop_in_alias_takes_a2wsgi_signature() -> None:
     adapter = WSGIMiddleware(hello, workers=3, send_queue_size=5)
     assert adapter.threads == 3
     assert run(request(adapter)).body == b"hello"
+
+
+def test_empty_first_chunk_of_a_streamed_body_is_not_the_end() -> None:
+    def app(environ: Environ, start_response: Any) -> list[bytes]:
+        start_response("200 OK", [])
+        return [environ["wsgi.input"].read()]
+
+    result = run(request(WsgiToAsgi(app), method="POST", chunks=[b"", b"", b"body"]))
+    assert result.body == b"body"
