@@ -70,7 +70,15 @@ class Response:
         return self.write
 
     def write(self, data: bytes) -> None:
-        """Queue one body chunk; blocks while the client is behind (back-pressure)."""
+        """PEP 3333's ``write()`` callable: even an empty write sends the headers."""
+        self.send_chunk(data)
+        self._release_headers()
+
+    def send_chunk(self, data: bytes) -> None:
+        """Queue one chunk of the iterable; blocks while the client is behind (back-pressure).
+
+        An empty chunk keeps the headers held (PEP 3333).
+        """
         if type(data) is not bytes:
             raise WSGIProtocolError(
                 f"response body chunks must be bytes, got {type(data).__name__}: {data!r:.60}"

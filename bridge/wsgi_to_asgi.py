@@ -188,7 +188,7 @@ class WsgiToAsgi:
                 else:
                     response.batch = isinstance(iterable, (list, tuple))
                     for chunk in iterable:
-                        response.write(chunk)
+                        response.send_chunk(chunk)
                     response.finish()
             finally:
                 close = getattr(iterable, "close", None)

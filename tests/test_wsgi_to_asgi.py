@@ -685,3 +685,22 @@ def test_empty_first_chunk_of_a_streamed_body_is_not_the_end() -> None:
 
     result = run(request(WsgiToAsgi(app), method="POST", chunks=[b"", b"", b"body"]))
     assert result.body == b"body"
+
+
+def test_an_empty_write_call_sends_the_headers() -> None:
+    """PEP 3333: headers go out at the first non-empty chunk *or* the first write() call."""
+    release = threading.Event()
+
+    def app(environ: Environ, start_response: Any) -> Iterator[bytes]:
+        start_response("200 OK", [])(b"")
+        release.wait(5)
+        yield b"body"
+
+    async def main() -> None:
+        conv = Conversation(WsgiToAsgi(app), http_scope())
+        conv.push_body()
+        assert (await conv.next())["type"] == "http.response.start"
+        release.set()
+        assert (await conv.next())["body"] == b"body"
+
+    run(main())
