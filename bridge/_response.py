@@ -146,10 +146,10 @@ class FileWrapper:
         return path if os.path.isfile(path) else None
 
 
-def pathsend_target(iterable: Iterable[bytes], scope: Any) -> str | None:
+def pathsend_target(iterable: Iterable[bytes], response: Response, scope: Any) -> str | None:
     """The path to send with ``http.response.pathsend``, when the server and response allow."""
-    if type(iterable) is not FileWrapper:
-        return None
+    if type(iterable) is not FileWrapper or response.state is not State.HEADERS_HELD:
+        return None  # not a file, or write() already sent part of the body
     if "http.response.pathsend" not in (scope.get("extensions") or {}):
         return None
     return iterable.path()

@@ -182,7 +182,7 @@ class WsgiToAsgi:
         try:
             iterable: Iterable[bytes] = self.wsgi_app(environ, response.start_response)
             try:
-                path = pathsend_target(iterable, scope)
+                path = pathsend_target(iterable, response, scope)
                 if path is not None:
                     response.send_path(path)
                 else:
@@ -292,9 +292,8 @@ class _Exchange:
             if isinstance(item, bytes):
                 body.append(item)
                 continue
-            if body:
-                await self._send_body(body, more=True)
-                body = []
+            # A message: the start, which comes before any chunk, or a pathsend, which comes
+            # right after the start and ends the response (``Response`` keeps that order).
             await self._send(item)
             if item["type"] == "http.response.pathsend":
                 return True

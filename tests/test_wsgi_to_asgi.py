@@ -704,3 +704,67 @@ def test_an_empty_write_call_sends_the_headers() -> None:
         assert (await conv.next())["body"] == b"body"
 
     run(main())
+
+
+def test_file_wrapper_after_write_streams_instead_of_pathsend(tmp_path: Path) -> None:
+    path = tmp_path / "data.bin"
+    path.write_bytes(b"file")
+
+    def app(environ: Environ, start_response: Any) -> Any:
+        start_response("200 OK", [])(b"written ")
+        return environ["wsgi.file_wrapper"](path.open("rb"))
+
+    result = run(request(WsgiToAsgi(app), extensions={"http.response.pathsend": {}}))
+    assert result.body == b"written file"
+    assert all(m["type"] != "http.response.pathsend" for m in result.messages)
+
+
+def test_client_gone_before_its_request_arrived() -> None:
+    called = []
+
+    def app(environ: Environ, start_response: Any) -> list[bytes]:
+        called.append(True)
+        return []
+
+    async def main() -> None:
+        adapter = WsgiToAsgi(app, threads=1, backlog=0)
+        conv = Conversation(adapter, http_scope(method="POST"))
+        conv.push({"type": "http.disconnect"})
+        await conv.finish()
+        assert conv.sent_so_far() == [] and not called
+        assert (await request(WsgiToAsgi(hello, threads=1, backlog=0))).status == 200
+
+    run(main())
+
+
+def test_first_chunk_over_the_limit_gets_413() -> None:
+    result = run(request(WsgiToAsgi(hello, max_body_size=3), method="POST", body=b"four"))
+    assert result.status == 413
+
+
+def test_unparsable_content_length_is_left_to_the_app() -> None:
+    def app(environ: Environ, start_response: Any) -> list[bytes]:
+        start_response("200 OK", [])
+        return [environ["CONTENT_LENGTH"].encode()]
+
+    headers = [(b"content-length", b"lots")]
+    result = run(request(WsgiToAsgi(app, max_body_size=10), method="POST", headers=headers))
+    assert result.body == b"lots"
+
+
+def test_body_over_the_limit_after_the_response_started_drops_the_connection() -> None:
+    def app(environ: Environ, start_response: Any) -> Iterator[bytes]:
+        start_response("200 OK", [])
+        yield b"started"
+        yield environ["wsgi.input"].read()
+
+    async def main() -> None:
+        conv = Conversation(WsgiToAsgi(app, max_body_size=4), http_scope(method="POST"))
+        conv.push_body(b"abc", more=True)
+        assert (await conv.next())["status"] == 200
+        assert (await conv.next())["body"] == b"started"
+        conv.push_body(b"defgh")
+        with pytest.raises(RequestBodyTooLarge):
+            await conv.finish()
+
+    run(main())
