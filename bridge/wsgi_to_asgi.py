@@ -82,8 +82,8 @@ class WsgiToAsgi:
         self.backlog = BACKLOG_PER_THREAD * threads if backlog is None else backlog
         self.max_body_size = max_body_size
         self._given_executor = executor
-        self._executor: Executor | None = None
-        self._executor_pid = 0
+        self._executor: Executor | None = None  # made on first use, never in a constructor
+        self._pid = os.getpid()
         self._lock = threading.Lock()
         self._in_flight = 0
 
@@ -105,13 +105,18 @@ class WsgiToAsgi:
     def _pool(self) -> Executor:
         if self._given_executor is not None:
             return self._given_executor
-        if self._executor is None or self._executor_pid != os.getpid():
-            # Created on first use, and again in a forked child: threads do not survive a fork.
+        if self._executor is None:
             self._executor = ThreadPoolExecutor(self.threads, thread_name_prefix="bridge-wsgi")
-            self._executor_pid = os.getpid()
         return self._executor
 
     def _admit(self) -> bool:
+        if self._pid != os.getpid():
+            # A forked child (gunicorn --preload, uWSGI): the parent's pool threads did not
+            # come along, and its lock and count describe the parent's requests.
+            self._pid = os.getpid()
+            self._lock = threading.Lock()
+            self._in_flight = 0
+            self._executor = None
         with self._lock:
             if self._in_flight >= self.threads + self.backlog:
                 return False

@@ -6,6 +6,7 @@ import asyncio
 import contextvars
 import io
 import logging
+import os
 import sys
 import threading
 import time
@@ -768,3 +769,38 @@ def test_body_over_the_limit_after_the_response_started_drops_the_connection() -
             await conv.finish()
 
     run(main())
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.filterwarnings("ignore:.*fork.*:DeprecationWarning")  # 3.12+: fork with threads
+def test_an_adapter_used_before_fork_serves_in_the_child() -> None:
+    gate = threading.Event()
+
+    def app(environ: Environ, start_response: Any) -> list[bytes]:
+        gate.wait(5)
+        start_response("200 OK", [])
+        return [b"pid %d" % os.getpid()]
+
+    adapter = WsgiToAsgi(app, threads=1, backlog=0)
+
+    async def parent_busy() -> asyncio.Future[Any]:
+        busy = asyncio.ensure_future(request(adapter))
+        await asyncio.sleep(0.1)  # the parent's only thread is inside the app
+        return busy
+
+    loop = asyncio.new_event_loop()
+    busy = loop.run_until_complete(parent_busy())
+    pid = os.fork()
+    if pid == 0:  # the child: its pool is fresh, its slot count empty
+        code = 1
+        try:
+            gate.set()
+            result = asyncio.run(asyncio.wait_for(request(adapter), 5))
+            code = 0 if result.body == b"pid %d" % os.getpid() else 2
+        finally:
+            os._exit(code)
+    gate.set()
+    assert loop.run_until_complete(busy).status == 200
+    loop.close()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
