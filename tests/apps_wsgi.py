@@ -5,8 +5,8 @@
 ``/legacy``. Configured by environment variables, read when a request needs them:
 
 - ``BRIDGE_TEST_DIR``: a directory the test and the app share. ``/gate/<name>`` waits for the
-  test to create ``<dir>/<name>``; ``/endless/<name>`` creates ``<dir>/<name>`` when the
-  response iterable's ``close()`` is called.
+  test to create ``<dir>/<name>``; ``/endless/<name>``, ``/consume/<name>`` and
+  ``/download/<size>?marker=<name>`` write ``<dir>/<name>`` to tell the test what happened.
 - ``BRIDGE_TEST_THREADS``: the adapter's ``threads`` (default 10).
 """
 
@@ -28,6 +28,8 @@ PATTERN = bytes(range(256)) * (BLOCK // 256)  # what /download sends, block afte
 GATE_WAIT = 5.0  # seconds /gate waits for its file before giving up
 
 flask_app = Flask(__name__)
+# Errors leave Flask for the adapter and the server, as they do in a debug or testing setup.
+flask_app.config["PROPAGATE_EXCEPTIONS"] = True
 
 
 def _shared_dir() -> Path:
@@ -38,6 +40,14 @@ def _safe_name(name: str) -> str:
     if not name.isidentifier():
         raise ValueError(f"marker names are identifiers, got {name!r}")
     return name
+
+
+def _write_marker(name: str, text: str) -> None:
+    """Write ``text`` to ``<dir>/<name>`` all at once: the test never sees half of it."""
+    path = _shared_dir() / _safe_name(name)
+    partial = path.with_suffix(".partial")
+    partial.write_text(text)
+    os.replace(partial, path)
 
 
 @flask_app.get("/hello/<name>")
@@ -77,19 +87,62 @@ def upload() -> dict[str, int]:
     return {"size": size, "crc32": crc}
 
 
+@flask_app.post("/consume/<name>")
+def consume(name: str) -> str:
+    """Read ``wsgi.input`` to its end; write how the reading ended to ``<dir>/<name>``."""
+    stream = request.environ["wsgi.input"]
+    size = 0
+    try:
+        while chunk := stream.read(BLOCK):
+            size += len(chunk)
+        outcome = f"eof after {size}"
+    except OSError as exc:
+        outcome = f"{type(exc).__name__} after {size}"
+    _write_marker(name, outcome)
+    return outcome
+
+
 @flask_app.get("/download/<int:size>")
 def download(size: int) -> Response:
-    """``size`` bytes of ``PATTERN``, made one block at a time."""
+    """``size`` bytes of ``PATTERN``, made one block at a time. With ``?marker=<name>``, the
+    iterable's ``close()`` writes to ``<dir>/<name>`` how many bytes the generator had made."""
+    made = 0
 
     def blocks() -> Iterator[bytes]:
+        nonlocal made
         whole, rest = divmod(size, BLOCK)
         for _ in range(whole):
+            made += BLOCK
             yield PATTERN
         if rest:
+            made += rest
             yield PATTERN[:rest]
 
     response = Response(blocks(), mimetype="application/octet-stream")
     response.headers["Content-Length"] = str(size)
+    marker = request.args.get("marker")
+    if marker is not None:
+        response.call_on_close(lambda: _write_marker(marker, str(made)))
+    return response
+
+
+@flask_app.get("/boom")
+def boom() -> Response:
+    raise RuntimeError("boom before the headers")
+
+
+@flask_app.get("/stream-boom")
+def stream_boom() -> Response:
+    """Headers and a first chunk, then an error: the client must not see a complete response."""
+
+    def chunks() -> Iterator[bytes]:
+        yield b"part one\n"
+        raise RuntimeError("boom after the headers")
+
+    length = request.args.get("length")
+    response = Response(chunks(), mimetype="text/plain")
+    if length is not None:
+        response.headers["Content-Length"] = length
     return response
 
 
@@ -113,9 +166,10 @@ def gate(name: str) -> Response:
     return Response(chunks(), mimetype="text/plain")
 
 
-@flask_app.get("/endless/<name>")
+@flask_app.route("/endless/<name>", methods=["GET", "POST"])
 def endless(name: str) -> Response:
-    """1 KiB every 10 ms for up to 30 s; ``close()`` of the iterable creates the marker file."""
+    """1 KiB every 10 ms for up to 30 s; ``close()`` of the iterable creates the marker file.
+    A request body is never read."""
     path = _shared_dir() / _safe_name(name)
 
     def chunks() -> Iterator[bytes]:

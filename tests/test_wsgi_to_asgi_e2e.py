@@ -141,6 +141,73 @@ def test_uvicorn_disconnect_mid_stream_closes_the_iterable(
     assert time.monotonic() - started < 2
 
 
+@pytest.mark.server
+@pytest.mark.timeout(30)
+def test_uvicorn_disconnect_mid_request_body_raises_from_wsgi_input(
+    flask_server: Server, shared_dir: Path
+) -> None:
+    marker = shared_dir / "consume_cut"
+    with socket.create_connection((HOST, flask_server.port), timeout=5) as sock:
+        head = (
+            f"POST /consume/{marker.name} HTTP/1.1\r\nHost: {HOST}\r\n"
+            f"Content-Type: application/octet-stream\r\nContent-Length: {8 * MiB}\r\n\r\n"
+        )
+        sock.sendall(head.encode() + PATTERN * (MiB // BLOCK))  # 1 MiB of the 8 announced
+    assert wait_until(marker.exists, timeout=2.0), "the app's read never ended"
+    outcome = marker.read_text()
+    # Never a silent, truncated EOF: the app would take 1 MiB for the whole body.
+    assert outcome.startswith("ClientDisconnected after "), outcome
+    assert int(outcome.rsplit(" ", 1)[1]) <= MiB
+
+
+@pytest.mark.server
+@pytest.mark.timeout(60)
+def test_uvicorn_stalled_client_holds_the_thread_not_memory(
+    flask_server: Server, shared_dir: Path
+) -> None:
+    marker = shared_dir / "stalled"
+    size = 4096 * MiB  # far more than could ever be buffered
+    with socket.create_connection((HOST, flask_server.port), timeout=5) as sock:
+        request = f"GET /download/{size}?marker={marker.name} HTTP/1.1\r\nHost: {HOST}\r\n\r\n"
+        sock.sendall(request.encode())
+        received = 0
+        while received < MiB:
+            data = sock.recv(65536)
+            assert data, "the server closed the connection early"
+            received += len(data)
+        with PeakRss(flask_server.proc.pid) as rss:
+            time.sleep(1.0)  # the client reads nothing: only back-pressure stops the app
+        assert not marker.exists()
+    assert wait_until(marker.exists, timeout=1.0), "close() not called within 1 s of the hang-up"
+    made = int(marker.read_text())
+    print(
+        f"stalled client: app made {(made - received) / MiB:.1f} MiB ahead of the client, "
+        f"server RSS growth {rss.growth / MiB:.1f} MiB"
+    )
+    assert rss.growth < 48 * MiB, f"server RSS grew {rss.growth / MiB:.1f} MiB"
+    # Ahead of the client: socket buffers on both sides, the transport's and the hand-off's.
+    assert made - received < 32 * MiB
+
+
+@pytest.mark.server
+@pytest.mark.timeout(30)
+def test_uvicorn_app_errors_before_and_after_the_headers(flask_server: Server) -> None:
+    with httpx.Client(base_url=flask_server.url, timeout=10) as client:
+        before = client.get("/boom")
+        # After the headers the server drops the connection: a chunked body lacks its last
+        # chunk, a sized one its last bytes. Never a truncated response that looks whole.
+        with pytest.raises(httpx.RemoteProtocolError):
+            client.get("/stream-boom")
+        with pytest.raises(httpx.RemoteProtocolError):
+            client.get("/stream-boom", params={"length": "100"})
+        after = client.get("/hello/still-here")
+    assert before.status_code == 500
+    assert after.json()["hello"] == "still-here"
+    log = flask_server.log()
+    assert "RuntimeError: boom before the headers" in log  # the traceback, logged by uvicorn
+    assert "RuntimeError: boom after the headers" in log
+
+
 class PeakRss:
     """The peak RSS growth of a process over a block: sampled every 10 ms by a thread, and the
     kernel's ``VmHWM`` (reset at the start through ``clear_refs``) so no spike falls between
@@ -260,6 +327,24 @@ def test_uvicorn_256_mib_download_in_constant_memory(flask_server: Server) -> No
     assert received == size
     assert crc == expected
     assert rss.growth < 48 * MiB, f"server RSS grew {rss.growth / MiB:.1f} MiB"
+
+
+@pytest.mark.server
+@pytest.mark.timeout(30)
+def test_uvicorn_root_path_option(shared_dir: Path) -> None:
+    # uvicorn --root-path: a proxy stripped /proxy; uvicorn puts it back into scope["path"].
+    env = {"BRIDGE_TEST_DIR": str(shared_dir)}
+    argv = [*UVICORN, "--root-path", "/proxy", "tests.apps_wsgi:app"]
+    with serve(argv, env=env) as server, httpx.Client(base_url=server.url, timeout=10) as client:
+        hello = client.get("/hello/café")
+        go = client.get("/go")
+    assert hello.json() == {
+        "hello": "café",
+        "path": "/hello/café",
+        "script_root": "/proxy",
+        "url": "/proxy/hello/caf%C3%A9",
+    }
+    assert go.headers["location"] == "/proxy/hello/redirected"
 
 
 # -- FastAPI with Flask mounted at /legacy, on uvicorn ------------------------------------------
