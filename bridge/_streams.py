@@ -161,21 +161,15 @@ class ToThread(_Handoff[bytes]):
             self._size += len(chunk)
             self._thread_wakeup.notify()
 
-    async def put(self, chunk: bytes) -> None:
-        """Loop side: queue ``chunk``, then wait until the reader has brought the queue under
-        budget. Raises the reader's ``abort`` error."""
-        if not chunk:
-            return
+    def over_budget(self) -> bool:
+        """Loop side: more is queued than the reader should have waiting."""
+        return self._size > self._limit
+
+    async def drained(self) -> None:
+        """Loop side: wait until the reader has brought the queue under budget (or stopped)."""
         with self._lock:
-            if self._error is not None:
-                raise self._error
-            self._items.append(chunk)
-            self._size += len(chunk)
-            self._thread_wakeup.notify()
             while self._size > self._limit and self._error is None:
                 await self._wait_on_loop()
-            if self._error is not None:
-                raise self._error
 
     def get(self) -> bytes:
         """Thread side: the next chunk, ``b""`` at the end; raises the producer's error."""

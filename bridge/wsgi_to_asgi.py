@@ -20,7 +20,6 @@ owns the WSGI side: the application call, ``start_response``, the iteration and 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import io
 import logging
@@ -28,12 +27,13 @@ import os
 import threading
 from collections.abc import Iterable
 from concurrent.futures import Executor, ThreadPoolExecutor
+from typing import Any
 
 from ._environ import scope_to_environ
 from ._errors import BridgeError, ClientDisconnected, RequestBodyTooLarge
 from ._response import ErrorStream, FileWrapper, Item, Response, pathsend_target
 from ._streams import ToLoop, ToThread, input_stream
-from ._types import Environ, Receive, Scope, Send, WSGIApp
+from ._types import Environ, Message, Receive, Scope, Send, WSGIApp
 
 logger = logging.getLogger("bridge")
 
@@ -311,24 +311,51 @@ class _Exchange:
         await self._send({"type": "http.response.body", "body": body, "more_body": more})
 
     async def _read_receive(self, chunks: ToThread | None, received: int) -> None:
-        """Feed the rest of the request body to ``wsgi.input``, then watch for a disconnect."""
-        while True:
-            message = await self._receive()
-            if message["type"] == "http.disconnect":
-                if chunks is not None:
-                    chunks.fail(ClientDisconnected("the client disconnected mid request body"))
-                self.channel.abort(ClientDisconnected("the client disconnected"))
-                return
-            if chunks is None:
-                continue
-            body = message.get("body", b"")
-            received += len(body)
-            if self._limit is not None and received > self._limit:
-                self._over_limit = True
-                chunks.fail(RequestBodyTooLarge(f"request body over max_body_size={self._limit}"))
-                return
-            with contextlib.suppress(BridgeError):  # the app stopped reading: keep watching
-                await chunks.put(body)
-            if not message.get("more_body", False):
-                chunks.close()
-                chunks = None
+        """Feed the rest of the request body to ``wsgi.input``, then watch for a disconnect.
+
+        While the read-ahead is full, one more ``receive()`` stays outstanding, so a client that
+        stops sending and leaves is seen at once even if the app never reads its body; memory
+        stays bounded by the budget plus that one message. (A client still sending is another
+        matter: ASGI offers no way to see its disconnect without reading the body first.)
+        """
+        ahead: asyncio.Future[Message] | None = None
+        try:
+            while True:
+                message = await (ahead or self._receive())
+                ahead = None
+                if message["type"] == "http.disconnect":
+                    if chunks is not None:
+                        chunks.fail(ClientDisconnected("the client disconnected mid request body"))
+                    self.channel.abort(ClientDisconnected("the client disconnected"))
+                    return
+                if chunks is None:
+                    continue
+                received += len(message.get("body", b""))
+                if self._limit is not None and received > self._limit:
+                    self._over_limit = True
+                    chunks.fail(
+                        RequestBodyTooLarge(f"request body over max_body_size={self._limit}")
+                    )
+                    return
+                chunks.put_nowait(message.get("body", b""))
+                if not message.get("more_body", False):
+                    chunks.close()
+                    chunks = None
+                elif chunks.over_budget():
+                    ahead = asyncio.ensure_future(self._receive())
+                    await _drained_or_disconnected(chunks, ahead)
+        finally:
+            if ahead is not None:
+                ahead.cancel()
+
+
+async def _drained_or_disconnected(chunks: ToThread, ahead: asyncio.Future[Message]) -> None:
+    """Wait until the reader drains ``chunks``, unless ``ahead`` brings a disconnect first."""
+    drained = asyncio.ensure_future(chunks.drained())
+    either: list[asyncio.Future[Any]] = [drained, ahead]
+    try:
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        if not drained.done() and ahead.result()["type"] != "http.disconnect":
+            await drained  # a body message: it waits until there is room for it
+    finally:
+        drained.cancel()

@@ -804,3 +804,20 @@ def test_an_adapter_used_before_fork_serves_in_the_child() -> None:
     loop.close()
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_disconnect_is_seen_while_an_unread_body_fills_the_read_ahead() -> None:
+    """Found by the e2e suite: the pump sat on a full read-ahead and missed the disconnect."""
+    closed = threading.Event()
+
+    async def main() -> None:
+        conv = Conversation(WsgiToAsgi(endless(closed)), http_scope(method="POST"))
+        for _ in range(5):  # 320 KiB of a longer body, never read: over the 256 KiB read-ahead
+            conv.push_body(b"a" * 65536, more=True)
+        assert (await conv.next())["status"] == 200
+        await conv.next()
+        conv.push({"type": "http.disconnect"})
+        await conv.finish(timeout=2)
+
+    run(main())
+    assert closed.wait(1), "close() was not called within a second of the disconnect"
