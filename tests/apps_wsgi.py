@@ -8,6 +8,7 @@
   test to create ``<dir>/<name>``; ``/endless/<name>``, ``/consume/<name>`` and
   ``/download/<size>?marker=<name>`` write ``<dir>/<name>`` to tell the test what happened.
 - ``BRIDGE_TEST_THREADS``: the adapter's ``threads`` (default 10).
+- ``BRIDGE_TEST_ADAPTER=a2wsgi``: serve ``app`` through a2wsgi instead, for strict xfails.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from flask import Flask, Response, redirect, request, url_for
@@ -183,7 +185,13 @@ def endless(name: str) -> Response:
     return response
 
 
-app = WsgiToAsgi(flask_app, threads=int(os.environ.get("BRIDGE_TEST_THREADS", "10")))
+_threads = int(os.environ.get("BRIDGE_TEST_THREADS", "10"))
+if os.environ.get("BRIDGE_TEST_ADAPTER") == "a2wsgi":  # the peer, to show what a test catches
+    from a2wsgi import WSGIMiddleware
+
+    app: Any = WSGIMiddleware(flask_app, workers=_threads)
+else:
+    app = WsgiToAsgi(flask_app, threads=_threads)
 
 fastapi_app = FastAPI()
 

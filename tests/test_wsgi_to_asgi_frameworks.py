@@ -13,6 +13,7 @@ import io
 import threading
 import zlib
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 from wsgiref.validate import validator
 
@@ -22,7 +23,7 @@ import pytest
 from a2wsgi import WSGIMiddleware as A2wsgiMiddleware
 from django.conf import settings
 from fastapi import FastAPI
-from flask import Flask, Response, abort, redirect, request, url_for
+from flask import Flask, Response, abort, redirect, request, send_file, url_for
 
 from bridge import WsgiToAsgi
 from tests.asgi_harness import request as asgi_request
@@ -70,6 +71,7 @@ def call(
 
 # -- the Flask app ------------------------------------------------------------------------------
 
+FILE = Path(__file__).resolve().parent / "test_wsgi_to_asgi_frameworks.py"  # any real file
 flask_app = Flask(__name__)
 closed_paths: list[str] = []  # request paths whose response iterable was closed
 
@@ -161,6 +163,11 @@ def stream_boom() -> Response:
         raise RuntimeError("boom after the headers went out")
 
     return Response(chunks(), mimetype="text/plain")
+
+
+@flask_app.get("/file")
+def file() -> Response:
+    return send_file(FILE, mimetype="application/x-test")
 
 
 @flask_app.get("/<path:anything>")
@@ -310,6 +317,26 @@ def test_flask_response_is_closed(adapter: Adapter) -> None:
     call(adapter(flask_app), "GET", "/hello/x")
     call(adapter(flask_app), "POST", "/json", json={})
     assert closed_paths == ["/hello/x", "/json"]
+
+
+@over_peers()
+def test_flask_send_file_through_the_file_wrapper(adapter: Adapter) -> None:
+    app = adapter(flask_app)
+    whole = call(app, "GET", "/file")
+    head = call(app, "HEAD", "/file")
+    content = FILE.read_bytes()
+    assert whole.content == content
+    assert whole.headers["content-length"] == str(len(content))
+    assert (head.content, head.headers["content-length"]) == (b"", str(len(content)))
+
+
+def test_flask_send_file_uses_pathsend_when_the_server_offers_it() -> None:
+    app = WsgiToAsgi(flask_app)
+    extensions = {"http.response.pathsend": {}}
+    whole = run(asgi_request(app, "/file", extensions=extensions))
+    assert [m["type"] for m in whole.messages] == ["http.response.start", "http.response.pathsend"]
+    assert whole.messages[1]["path"] == str(FILE)
+    assert whole.header(b"content-length") == str(FILE.stat().st_size).encode()
 
 
 # -- Flask mounted under FastAPI at /legacy -----------------------------------------------------
