@@ -78,11 +78,20 @@ def assert_gate_streams(server: Server, shared_dir: Path, name: str, prefix: str
     assert rest == b"chunk two\n"
 
 
-def disconnect_mid_stream(server: Server, marker: Path) -> float:
-    """Read part of an endless response, hang up; return seconds until the iterable's close()."""
+def disconnect_mid_stream(server: Server, marker: Path, unread_body: int = 0) -> float:
+    """Read part of an endless response, hang up; return seconds until the iterable's close().
+
+    With ``unread_body``, the request is a POST announcing 4 MiB and sending that many bytes,
+    which the app never reads: the adapter is still feeding ``wsgi.input`` when the client goes.
+    """
     with socket.create_connection((HOST, server.port), timeout=5) as sock:
-        request = f"GET /endless/{marker.name} HTTP/1.1\r\nHost: {HOST}\r\n\r\n"
-        sock.sendall(request.encode())
+        if unread_body:
+            head = f"POST /endless/{marker.name} HTTP/1.1\r\nHost: {HOST}\r\n"
+            head += f"Content-Length: {4 * MiB}\r\n\r\n"
+            sock.sendall(head.encode() + PATTERN[:1024] * (unread_body // 1024))
+        else:
+            request = f"GET /endless/{marker.name} HTTP/1.1\r\nHost: {HOST}\r\n\r\n"
+            sock.sendall(request.encode())
         received = b""
         while b"xxxx" not in received:  # headers, then the body has started
             data = sock.recv(65536)
@@ -152,6 +161,8 @@ def test_uvicorn_disconnect_mid_stream_closes_the_iterable(
     # Three hang-ups on a 2-thread adapter: each must also give its thread back.
     for i in range(3):
         disconnect_mid_stream(flask_server, shared_dir / f"closed_{i}")
+    # The client leaves while its request body is still due (128 KiB sent of 4 MiB, unread).
+    disconnect_mid_stream(flask_server, shared_dir / "closed_mid_body", unread_body=128 * 1024)
     started = time.monotonic()
     response = httpx.get(f"{flask_server.url}/hello/after", timeout=5)
     assert response.json()["hello"] == "after"
