@@ -22,6 +22,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from flask import Flask, Response, redirect, request, url_for
+from flask.typing import ResponseReturnValue
 
 from bridge import WsgiToAsgi
 
@@ -63,7 +64,7 @@ def hello(name: str) -> dict[str, str]:
 
 
 @flask_app.get("/go")
-def go() -> Response:
+def go() -> ResponseReturnValue:
     return redirect(url_for("hello", name="redirected"))
 
 

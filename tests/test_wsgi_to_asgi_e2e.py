@@ -18,7 +18,7 @@ import socket
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -497,16 +497,16 @@ class Dispatcher:
         self.adapter = adapter
         self.received = 0
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
         if scope["path"] == "/ping":
             await send({"type": "http.response.start", "status": 200, "headers": []})
             await send({"type": "http.response.body", "body": b"pong"})
             return
         first = True
 
-        async def counting_receive() -> dict[str, Any]:
+        async def counting_receive() -> MutableMapping[str, Any]:
             nonlocal first
-            message: dict[str, Any] = await receive()
+            message: MutableMapping[str, Any] = await receive()
             if first:
                 first = False
                 self.received += 1

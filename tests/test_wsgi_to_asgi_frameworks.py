@@ -24,6 +24,7 @@ from a2wsgi import WSGIMiddleware as A2wsgiMiddleware
 from django.conf import settings
 from fastapi import FastAPI
 from flask import Flask, Response, abort, redirect, request, send_file, url_for
+from flask.typing import ResponseReturnValue
 
 from bridge import WsgiToAsgi
 from tests.asgi_harness import request as asgi_request
@@ -39,7 +40,7 @@ def a2wsgi(app: Any) -> Any:
     return A2wsgiMiddleware(app)
 
 
-def over_peers(a2wsgi_fails: str | None = None) -> Any:
+def over_peers(a2wsgi_fails: str | None = None) -> pytest.MarkDecorator:
     """Parametrize over [bridge, a2wsgi]; ``a2wsgi_fails`` names a2wsgi's known departure."""
     marks = () if a2wsgi_fails is None else pytest.mark.xfail(strict=True, reason=a2wsgi_fails)
     return pytest.mark.parametrize(
@@ -142,7 +143,7 @@ def set_cookies() -> Response:
 
 
 @flask_app.get("/go")
-def go() -> Response:
+def go() -> ResponseReturnValue:
     return redirect(url_for("hello", name="redirected"))
 
 
@@ -332,7 +333,7 @@ def test_flask_send_file_through_the_file_wrapper(adapter: Adapter) -> None:
 
 def test_flask_send_file_uses_pathsend_when_the_server_offers_it() -> None:
     app = WsgiToAsgi(flask_app)
-    extensions = {"http.response.pathsend": {}}
+    extensions: dict[str, Any] = {"http.response.pathsend": {}}
     whole = run(asgi_request(app, "/file", extensions=extensions))
     assert [m["type"] for m in whole.messages] == ["http.response.start", "http.response.pathsend"]
     assert whole.messages[1]["path"] == str(FILE)
