@@ -298,7 +298,7 @@ class PeakRss:
         return self.peak - self.baseline
 
 
-def upload(server: Server, size: int) -> tuple[dict[str, Any], int]:
+def upload(server: Server, size: int, chunked: bool = False) -> tuple[dict[str, Any], int]:
     """POST ``size`` bytes of ``PATTERN`` to /upload, made block by block; the reply and the CRC."""
     crc = 0
 
@@ -310,8 +310,10 @@ def upload(server: Server, size: int) -> tuple[dict[str, Any], int]:
 
     conn = http.client.HTTPConnection(HOST, server.port, timeout=30)
     try:
-        headers = {"Content-Length": str(size), "Content-Type": "application/octet-stream"}
-        conn.request("POST", "/upload", body=blocks(), headers=headers)
+        headers = {"Content-Type": "application/octet-stream"}
+        if not chunked:
+            headers["Content-Length"] = str(size)
+        conn.request("POST", "/upload", body=blocks(), headers=headers, encode_chunked=chunked)
         response = conn.getresponse()
         assert response.status == 200, response.read(1000)
         return json.loads(response.read()), crc
@@ -342,14 +344,16 @@ def download(server: Server, size: int) -> tuple[int, int, int]:
 
 @pytest.mark.server
 @pytest.mark.timeout(120)
-def test_uvicorn_256_mib_upload_in_constant_memory(flask_server: Server) -> None:
-    upload(flask_server, 4 * MiB)  # warm up: every code path imported and allocated once
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_uvicorn_256_mib_upload_in_constant_memory(flask_server: Server, chunked: bool) -> None:
+    upload(flask_server, 4 * MiB, chunked)  # warm up: every code path imported and run once
     size = 256 * MiB
     with PeakRss(flask_server.proc.pid) as rss:
         started = time.monotonic()
-        reply, crc = upload(flask_server, size)
+        reply, crc = upload(flask_server, size, chunked)
         elapsed = time.monotonic() - started
-    print(f"256 MiB upload: {elapsed:.1f} s, server RSS growth {rss.growth / MiB:.1f} MiB")
+    kind = "chunked" if chunked else "sized"
+    print(f"256 MiB {kind} upload: {elapsed:.1f} s, server RSS growth {rss.growth / MiB:.1f} MiB")
     assert reply == {"size": size, "crc32": crc}
     assert rss.growth < 48 * MiB, f"server RSS grew {rss.growth / MiB:.1f} MiB"
 
