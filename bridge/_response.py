@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import IO, Any
 
 from ._environ import check_status, encode_headers
@@ -49,7 +49,7 @@ class Response:
     def start_response(
         self, status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None
     ) -> Write:
-        if exc_info is not None:
+        if exc_info is not None and exc_info[1] is not None:
             try:
                 if self.state in (State.STREAMING, State.DONE):
                     raise exc_info[1].with_traceback(exc_info[2])
@@ -122,10 +122,16 @@ class FileWrapper:
         self.filelike = filelike
         self.blksize = blksize
 
-    def __iter__(self) -> Iterator[bytes]:
-        read = self.filelike.read
-        while block := read(self.blksize):
-            yield block
+    # Its own iterator, as wsgiref's and werkzeug's wrappers are: code that keeps ``iter()`` of
+    # it and closes that (werkzeug's Range support) closes the file, not a bare generator.
+    def __iter__(self) -> FileWrapper:
+        return self
+
+    def __next__(self) -> bytes:
+        block = self.filelike.read(self.blksize)
+        if not block:
+            raise StopIteration
+        return block
 
     def close(self) -> None:
         close = getattr(self.filelike, "close", None)

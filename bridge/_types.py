@@ -17,7 +17,11 @@ Send: TypeAlias = Callable[[Message], Awaitable[None]]
 ASGIApp: TypeAlias = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 Environ: TypeAlias = dict[str, Any]
-ExcInfo: TypeAlias = tuple[type[BaseException], BaseException, TracebackType | None]
+# The shape of typeshed's ``_typeshed.wsgi``, which Flask's and Django's annotations use, so
+# ``WsgiToAsgi(flask_app)`` type-checks: ``sys.exc_info()`` may also be three Nones.
+ExcInfo: TypeAlias = (
+    tuple[type[BaseException], BaseException, TracebackType] | tuple[None, None, None]
+)
 Headers: TypeAlias = list[tuple[str, str]]
 Write: TypeAlias = Callable[[bytes], object]
 
