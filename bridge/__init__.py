@@ -5,7 +5,7 @@ constant memory.
 application for a WSGI server. ``to_asgi``/``to_wsgi`` wrap only what needs wrapping.
 """
 
-from ._compat import WSGIMiddleware
+from ._compat import ASGIMiddleware, WSGIMiddleware
 from ._convert import is_asgi, is_wsgi, to_asgi, to_wsgi
 from ._errors import (
     ASGIProtocolError,
@@ -14,12 +14,15 @@ from ._errors import (
     RequestBodyTooLarge,
     WSGIProtocolError,
 )
+from .asgi_to_wsgi import AsgiToWsgi
 from .wsgi_to_asgi import WsgiToAsgi
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ASGIMiddleware",
     "ASGIProtocolError",
+    "AsgiToWsgi",
     "BridgeError",
     "ClientDisconnected",
     "RequestBodyTooLarge",

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from ._types import WSGIApp
+from typing import Any
+
+from ._types import ASGIApp, WSGIApp
+from .asgi_to_wsgi import AsgiToWsgi
 from .wsgi_to_asgi import WsgiToAsgi
 
 
@@ -16,3 +19,15 @@ class WSGIMiddleware(WsgiToAsgi):
 
     def __init__(self, app: WSGIApp, workers: int = 10, send_queue_size: int = 10) -> None:
         super().__init__(app, threads=workers)
+
+
+class ASGIMiddleware(AsgiToWsgi):
+    """``ASGIMiddleware(app, wait_time=None, loop=None)``: the signature of a2wsgi's class.
+
+    ``wait_time`` becomes the response-start ``timeout``. A ``loop`` given as an event loop
+    object selects the shared mode (bridge runs its own loop thread; a2wsgi's meaning of
+    "run on this loop" would block it from a WSGI thread).
+    """
+
+    def __init__(self, app: ASGIApp, wait_time: float | None = None, loop: Any = None) -> None:
+        super().__init__(app, timeout=wait_time, loop="per-thread" if loop is None else "shared")

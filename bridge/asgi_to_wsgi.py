@@ -1,13 +1,162 @@
-"""``AsgiToWsgi``: an ASGI application served by a WSGI server (placeholder until issue 3)."""
+"""``AsgiToWsgi``: an ASGI application served by a WSGI server.
+
+Theory of operation. A WSGI server thread calls the adapter; the request becomes an ASGI task on
+the thread's event loop (see ``_loops``). The thread runs that loop only until it has what it
+must hand back next: first the status, headers and first body chunk (or the end), then, each
+time the server asks the iterable for more, the next chunks. So a chunk reaches the server as
+soon as the app sends it, and the app cannot run ahead of the client by more than
+``RESPONSE_BUFFER`` bytes: ``send()`` waits until the server has taken them.
+
+``receive()`` reads ``wsgi.input`` on demand, ``chunk_size`` bytes a message (no read-ahead).
+After the body it waits until the response is complete or the server closed the iterable, then
+returns ``http.disconnect``. Closing the iterable early makes ``send()`` raise
+``ClientDisconnected`` and ``receive()`` return ``http.disconnect``; an app still running
+``DISCONNECT_GRACE`` seconds later is cancelled, so nothing stays pending on the loop.
+"""
 
 from __future__ import annotations
 
-from ._types import ASGIApp
+import atexit
+import http
+import logging
+from collections.abc import Iterator
+
+from ._environ import decode_headers, environ_to_scope
+from ._exchange import Exchange
+from ._loops import Loops, Runner
+from ._types import ASGIApp, Environ, StartResponse
+
+logger = logging.getLogger("bridge")
+
+# How long an app may go on after the server closed its response before it is cancelled.
+DISCONNECT_GRACE = 3.0
+_MODES = {"loop": ("per-thread", "shared"), "lifespan": ("auto", "on", "off")}
 
 
 class AsgiToWsgi:
-    def __init__(self, asgi_app: ASGIApp) -> None:
-        self.asgi_app = asgi_app
+    """A PEP 3333 application that runs an ASGI application.
 
-    def __call__(self, environ: object, start_response: object) -> list[bytes]:
-        raise NotImplementedError
+    Args:
+        asgi_app: the ASGI 3 application (FastAPI, Starlette, Django's ASGI handler, ...).
+        loop: ``"per-thread"`` (default): each WSGI server thread runs requests on an event
+            loop of its own, with no thread hop. ``"shared"``: every request runs on one
+            background loop, for apps whose lifespan makes loop-bound resources (an asyncpg
+            pool, an ``httpx.AsyncClient``) that all requests must share.
+        lifespan: ``"auto"`` runs the ASGI lifespan if the app supports it, ``"on"`` requires
+            it (a failure makes requests answer 500), ``"off"`` skips it. It runs once per loop.
+        timeout: seconds a request may take to start its response; then it is cancelled and
+            the client gets ``504``.
+        chunk_size: bytes of request body per ``http.request`` message.
+    """
+
+    def __init__(
+        self,
+        asgi_app: ASGIApp,
+        *,
+        loop: str = "per-thread",
+        lifespan: str = "auto",
+        timeout: float | None = None,
+        chunk_size: int = 65536,
+    ) -> None:
+        for name, value in (("loop", loop), ("lifespan", lifespan)):
+            if value not in _MODES[name]:
+                raise ValueError(f"{name} must be one of {_MODES[name]}, got {value!r}")
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+        self.asgi_app = asgi_app
+        self.timeout = timeout
+        self.chunk_size = chunk_size
+        self._loops = Loops(asgi_app, loop, lifespan)
+        self._atexit = False
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterator[bytes]:
+        runner = self._runner()
+        if runner.lifespan.failure is not None:
+            return _plain(
+                start_response, 500, b"Internal Server Error (ASGI lifespan startup failed)"
+            )
+        scope = environ_to_scope(environ)
+        scope["state"] = dict(runner.lifespan.state)
+        scope["extensions"] = {}
+        exchange = Exchange(runner, environ, self.chunk_size, self.timeout)
+        exchange.start(self.asgi_app, scope)
+        response = Response(exchange, runner)
+        status, headers = response.first()
+        if status is None:  # timed out before the response started
+            return _plain(start_response, 504, b"Gateway Timeout")
+        start_response(_status_line(status), decode_headers(headers))
+        return response
+
+    def close(self) -> None:
+        """Run the ASGI lifespan shutdown on every loop and close the loops.
+
+        Registered with ``atexit`` on first use; call it from a server's worker-exit hook
+        (``bridge.gunicorn.worker_exit``) where the process may not reach ``atexit``.
+        """
+        self._loops.close()
+
+    def _runner(self) -> Runner:
+        if not self._atexit:
+            self._atexit = True
+            atexit.register(self.close)
+        return self._loops.get()
+
+
+class Response:
+    """The WSGI iterable: each ``next()`` runs the loop until the app has sent more body."""
+
+    def __init__(self, exchange: Exchange, runner: Runner) -> None:
+        self._exchange = exchange
+        self._runner = runner
+        self._chunks: list[bytes] = []
+        self._ended = False  # the app's task is done: what it sent is all there is
+        self._checked = False
+
+    def first(self) -> tuple[int | None, list[tuple[bytes, bytes]]]:
+        """Run until the status, headers and first chunk (or the end) are there.
+
+        An error before that point is raised here, from the WSGI call, so the server still
+        answers a clean 500: no header has gone out.
+        """
+        exchange = self._exchange
+        self._chunks, self._ended = self._runner.step(exchange.until_first_chunk, exchange.take)
+        if self._ended:
+            self._check()
+        return exchange.status, exchange.headers
+
+    def __iter__(self) -> Response:
+        return self
+
+    def __next__(self) -> bytes:
+        while not self._chunks:
+            if self._ended:
+                self._check()  # an error now, after the headers: the server drops the connection
+                raise StopIteration
+            exchange = self._exchange
+            self._chunks, self._ended = self._runner.step(exchange.until_more, exchange.take)
+        return self._chunks.pop(0)
+
+    def _check(self) -> None:
+        if not self._checked:
+            self._checked = True
+            self._exchange.raise_if_failed()
+
+    def close(self) -> None:
+        """The server is done with the response: end the app's task, early or not."""
+        if not self._exchange.task_done:
+            self._runner.run(self._exchange.abandon(DISCONNECT_GRACE))
+
+
+def _status_line(status: int) -> str:
+    try:
+        return f"{status} {http.HTTPStatus(status).phrase}"
+    except ValueError:
+        return f"{status} Unknown"
+
+
+def _plain(start_response: StartResponse, status: int, body: bytes) -> Iterator[bytes]:
+    start_response(
+        _status_line(status),
+        [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))],
+    )
+    return iter([body])

@@ -1,0 +1,201 @@
+"""One request's ASGI side for ``AsgiToWsgi``: the app's task, ``receive()`` and ``send()``.
+
+Everything here runs on the request's event loop; the WSGI thread reaches it only through the
+runner (``Runner.step``), which in per-thread mode is the same thread and in shared mode hands
+the work to the loop's thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from ._errors import ASGIProtocolError, ClientDisconnected
+from ._loops import Runner, SharedRunner
+from ._types import ASGIApp, Environ, Message, Scope
+
+logger = logging.getLogger("bridge")
+
+# Bytes of response the app may send before the WSGI server has taken them (send() then waits).
+RESPONSE_BUFFER = 256 * 1024
+
+
+class Exchange:
+    def __init__(self, runner: Runner, environ: Environ, chunk_size: int, timeout: float | None):
+        self._runner = runner
+        self._loop = runner.loop
+        self._input = environ["wsgi.input"]
+        self._remaining = _content_length(environ)
+        self._chunk_size = chunk_size
+        self._timeout = timeout
+        self._body_done = self._remaining == 0
+        self._read_off_loop = isinstance(runner, SharedRunner)  # a shared loop must not block
+        self.status: int | None = None
+        self.headers: list[tuple[bytes, bytes]] = []
+        self._chunks: list[bytes] = []
+        self.queued = 0
+        self.complete = False  # the app sent its last body chunk
+        self.gone = False  # the WSGI server closed the response early
+        self.timed_out = False
+        self.task_done = False
+        self.error: BaseException | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._ready: asyncio.Future[None] | None = None
+        self._drained: asyncio.Future[None] | None = None
+        self._finished: asyncio.Future[None] | None = None
+
+    # -- the WSGI side's view -------------------------------------------------------------------
+
+    def start(self, app: ASGIApp, scope: Scope) -> None:
+        self._runner.spawn(self._run(app, scope))
+
+    def until_first_chunk(self) -> asyncio.Future[None] | None:
+        if self.task_done or (self.status is not None and (self.queued or self.complete)):
+            return None
+        return self._wait()
+
+    def until_more(self) -> asyncio.Future[None] | None:
+        return None if self.queued or self.task_done else self._wait()
+
+    def take(self) -> tuple[list[bytes], bool]:
+        """The chunks sent so far (the app may send more), and whether the app has ended:
+        taken together, so no chunk can slip in between."""
+        chunks, self._chunks, self.queued = self._chunks, [], 0
+        _resolve(self._drained)
+        return chunks, self.task_done
+
+    def raise_if_failed(self) -> None:
+        """Raise what went wrong, if anything, once the app's task is done."""
+        if self.error is not None:
+            if not self.complete:
+                raise self.error
+            # FastAPI sends a whole 500 and then re-raises: the response stands.
+            logger.error(
+                "bridge: the ASGI app raised after its response was complete", exc_info=self.error
+            )
+        elif self.task_done and self.status is None and not self.timed_out:
+            raise ASGIProtocolError("the ASGI app returned without sending http.response.start")
+        elif self.task_done and not self.complete and not self.gone and not self.timed_out:
+            raise ASGIProtocolError(
+                "the ASGI app returned before its last http.response.body (more_body=False)"
+            )
+
+    async def abandon(self, grace: float) -> None:
+        """The server closed the response early: tell the app, give it ``grace`` seconds."""
+        self.gone = True
+        _resolve(self._finished)
+        if self._drained is not None and not self._drained.done():
+            self._drained.set_exception(ClientDisconnected("the WSGI server closed the response"))
+        task = self._task
+        if task is None or task.done():
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(task), grace)
+        except BaseException:
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+
+    # -- the app's task -------------------------------------------------------------------------
+
+    async def _run(self, app: ASGIApp, scope: Scope) -> None:
+        self._task = asyncio.current_task()
+        self._finished = self._loop.create_future()
+        timer = None
+        if self._timeout is not None:
+            timer = self._loop.call_later(self._timeout, self._time_out)
+        try:
+            await app(scope, self._receive, self._send)
+        except asyncio.CancelledError:
+            if not self.timed_out and not self.gone:
+                self.error = ClientDisconnected("the request was cancelled")
+        except BaseException as exc:
+            if not (self.gone and isinstance(exc, ClientDisconnected)):
+                self.error = exc
+        finally:
+            if timer is not None:
+                timer.cancel()
+            self.task_done = True
+            _resolve(self._finished)
+            _resolve(self._ready)
+
+    def _time_out(self) -> None:
+        if self.status is None and self._task is not None:
+            logger.error(
+                "bridge: the ASGI app did not start its response within %ss: 504", self._timeout
+            )
+            self.timed_out = True
+            self._task.cancel()
+
+    async def _receive(self) -> Message:
+        if not self._body_done and not self.gone:
+            if self._read_off_loop:
+                return await self._loop.run_in_executor(None, self._read_body)
+            return self._read_body()
+        if self._finished is not None and not self._finished.done():
+            await asyncio.shield(self._finished)
+        return {"type": "http.disconnect"}
+
+    def _read_body(self) -> Message:
+        size = (
+            self._chunk_size if self._remaining is None else min(self._chunk_size, self._remaining)
+        )
+        data = self._input.read(size)
+        if self._remaining is None:
+            self._body_done = not data
+        else:
+            self._remaining -= len(data)
+            if len(data) < size:  # the body ended before its Content-Length: the client left
+                self.gone = self._body_done = True
+                return {"type": "http.disconnect"}
+            self._body_done = self._remaining == 0
+        return {"type": "http.request", "body": data, "more_body": not self._body_done}
+
+    async def _send(self, message: Message) -> None:
+        if self.gone:
+            raise ClientDisconnected("the WSGI server closed the response (client gone)")
+        kind = message["type"]
+        if kind == "http.response.start":
+            if self.status is not None:
+                raise ASGIProtocolError("http.response.start sent twice")
+            self.status = int(message["status"])
+            self.headers = list(message.get("headers") or [])
+        elif kind == "http.response.body":
+            if self.status is None:
+                raise ASGIProtocolError("http.response.body sent before http.response.start")
+            if self.complete:
+                raise ASGIProtocolError("http.response.body sent after the response was complete")
+            body = message.get("body", b"")
+            if body:
+                self._chunks.append(bytes(body))
+                self.queued += len(body)
+            if not message.get("more_body", False):
+                self.complete = True
+                _resolve(self._finished)
+        else:
+            raise ASGIProtocolError(
+                f"unexpected ASGI message {kind!r}: an http response sends "
+                "'http.response.start', then 'http.response.body'"
+            )
+        _resolve(self._ready)
+        if self.queued > RESPONSE_BUFFER:
+            self._drained = self._loop.create_future()
+            await self._drained
+
+    def _wait(self) -> asyncio.Future[None]:
+        self._ready = self._loop.create_future()
+        return self._ready
+
+
+def _resolve(future: asyncio.Future[None] | None) -> None:
+    if future is not None and not future.done():
+        future.set_result(None)
+
+
+def _content_length(environ: Environ) -> int | None:
+    """The body's declared length; ``None`` to read to the end (chunked, input terminated)."""
+    try:
+        return max(int(environ.get("CONTENT_LENGTH") or ""), 0)
+    except ValueError:
+        return None if environ.get("wsgi.input_terminated") else 0

@@ -1,0 +1,163 @@
+"""Event loops for ``AsgiToWsgi``: one per WSGI server thread, or one shared background loop.
+
+Theory of operation.
+
+- Per-thread (the fast path): a WSGI server thread gets its own loop on its first request and
+  keeps it. A request runs on that loop *in the server thread itself*: the thread runs the loop
+  only until the next thing it needs (the response start, the next body chunk), so no message
+  ever crosses a thread. Loops are made lazily, never in a constructor, and a forked child drops
+  its parent's. When a thread gets its first loop, the loops of threads that have ended are shut
+  down (lifespan shutdown, then ``close()``), so a thread-per-request server leaves none behind.
+- Shared: one daemon thread runs one loop forever; WSGI threads hand it work with
+  ``run_coroutine_threadsafe``. Slower, but every request sees the same loop-bound resources.
+
+Each loop owns a ``Lifespan`` started before its first request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+from ._lifespan import Lifespan
+from ._types import ASGIApp
+
+T = TypeVar("T")
+logger = logging.getLogger("bridge")
+
+
+class Runner:
+    """A loop, its lifespan, and how a WSGI thread runs a coroutine on it."""
+
+    def __init__(self, app: ASGIApp, lifespan: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.lifespan = Lifespan(app, lifespan)
+        self.thread = threading.current_thread()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on the loop from the calling WSGI thread and return its result."""
+        return self.loop.run_until_complete(coro)
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Start ``coro`` as a task on the loop (it runs when the loop next runs)."""
+        self.loop.create_task(coro)
+
+    def step(self, ready: Callable[[], asyncio.Future[None] | None], take: Callable[[], T]) -> T:
+        """Run the loop until ``ready()`` returns ``None``, then return ``take()``.
+
+        Both run on the loop's thread. ``ready`` returns a future to wait on while the awaited
+        thing has not happened; this is the per-request hot path, so it makes no task.
+        """
+        while (future := ready()) is not None:
+            self.loop.run_until_complete(future)
+        return take()
+
+    def start(self) -> None:
+        self.run(self.lifespan.startup())
+
+    def close(self) -> None:
+        """Shut the lifespan down and close the loop; the loop must not be running."""
+        loop = self.loop
+        if loop.is_closed() or loop.is_running():
+            return
+        try:
+            loop.run_until_complete(self.lifespan.shutdown())
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            if pending:
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        except Exception:
+            logger.exception("bridge: error while closing an event loop")
+        finally:
+            loop.close()
+
+
+class SharedRunner(Runner):
+    """The loop runs forever on a daemon thread of its own; WSGI threads submit to it."""
+
+    def __init__(self, app: ASGIApp, lifespan: str) -> None:
+        super().__init__(app, lifespan)
+        self.thread = threading.Thread(target=self._serve, name="bridge-asgi-loop", daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def step(self, ready: Callable[[], asyncio.Future[None] | None], take: Callable[[], T]) -> T:
+        async def wait() -> T:
+            while (future := ready()) is not None:
+                await future
+            return take()
+
+        return self.run(wait())
+
+    def close(self) -> None:
+        if self.loop.is_closed():
+            return
+        with contextlib.suppress(Exception):
+            self.run(self.lifespan.shutdown())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        super().close()
+
+
+class Loops:
+    """Which runner serves the calling thread, per the adapter's ``loop`` mode."""
+
+    def __init__(self, app: ASGIApp, mode: str, lifespan: str) -> None:
+        self._app = app
+        self._mode = mode
+        self._lifespan = lifespan
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._runners: list[Runner] = []
+
+    def get(self) -> Runner:
+        runner: Runner | None = getattr(self._local, "runner", None)
+        if runner is not None and self._pid == os.getpid():
+            return runner
+        return self._new_runner()
+
+    def _new_runner(self) -> Runner:
+        with self._lock:
+            if self._pid != os.getpid():
+                # A forked child: the parent's loops and threads are not ours to run or close.
+                self._pid, self._runners, self._local = os.getpid(), [], threading.local()
+            if self._mode == "shared":
+                if not self._runners:
+                    shared = SharedRunner(self._app, self._lifespan)
+                    shared.start()
+                    self._runners.append(shared)
+                self._local.runner = self._runners[0]
+                return self._runners[0]
+            ended = [r for r in self._runners if not r.thread.is_alive()]
+            runner = Runner(self._app, self._lifespan)
+            self._runners = [r for r in self._runners if r.thread.is_alive()] + [runner]
+        for old in ended:
+            old.close()
+        runner.start()
+        self._local.runner = runner
+        return runner
+
+    def close(self) -> None:
+        """Shut down every loop's lifespan and close the loops (the next request starts anew)."""
+        with self._lock:
+            runners, self._runners = self._runners, []
+            self._local = threading.local()
+        for runner in runners:
+            runner.close()
