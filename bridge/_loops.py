@@ -145,9 +145,13 @@ class Loops:
                     self._runners.append(shared)
                 self._local.runner = self._runners[0]
                 return self._runners[0]
-            ended = [r for r in self._runners if not r.thread.is_alive()]
+            # One look at each thread: one that ends between two looks would be dropped unclosed.
+            alive: list[Runner] = []
+            ended: list[Runner] = []
+            for old in self._runners:
+                (alive if old.thread.is_alive() else ended).append(old)
             runner = Runner(self._app, self._lifespan)
-            self._runners = [r for r in self._runners if r.thread.is_alive()] + [runner]
+            self._runners = [*alive, runner]
         for old in ended:
             old.close()
         runner.start()

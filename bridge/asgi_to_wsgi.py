@@ -19,7 +19,7 @@ from __future__ import annotations
 import atexit
 import http
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable
 
 from ._environ import decode_headers, environ_to_scope
 from ._exchange import Exchange
@@ -69,7 +69,7 @@ class AsgiToWsgi:
         self._loops = Loops(asgi_app, loop, lifespan)
         self._atexit = False
 
-    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterator[bytes]:
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         runner = self._runner()
         if runner.lifespan.failure is not None:
             return _plain(
@@ -154,9 +154,9 @@ def _status_line(status: int) -> str:
         return f"{status} Unknown"
 
 
-def _plain(start_response: StartResponse, status: int, body: bytes) -> Iterator[bytes]:
+def _plain(start_response: StartResponse, status: int, body: bytes) -> list[bytes]:
     start_response(
         _status_line(status),
         [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))],
     )
-    return iter([body])
+    return [body]

@@ -1,0 +1,621 @@
+"""AsgiToWsgi in process: FastAPI through werkzeug's test client under wsgiref's validator, in
+both loop modes, and hand-written ASGI apps for each rule."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import os
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+from wsgiref.validate import validator
+
+import psutil
+import pytest
+from fastapi import BackgroundTasks, FastAPI, Request, Response
+from fastapi.responses import StreamingResponse
+from werkzeug.test import Client
+
+from bridge import ASGIMiddleware, ASGIProtocolError, AsgiToWsgi, ClientDisconnected
+
+pytestmark = pytest.mark.timeout(30)
+MODES = ["per-thread", "shared"]
+Scope = dict[str, Any]
+
+# -- a FastAPI app ---------------------------------------------------------------------------------
+
+done_in_background: list[str] = []
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+    yield {"pool": f"pool on loop {id(asyncio.get_running_loop())}"}
+
+
+api = FastAPI(lifespan=lifespan)
+
+
+@api.get("/items/{name}")
+async def item(name: str, n: int = 1) -> dict[str, Any]:
+    return {"name": name, "n": n}
+
+
+@api.get("/state")
+async def state(request: Request) -> dict[str, Any]:
+    return {"pool": request.state.pool, "loop": id(asyncio.get_running_loop())}
+
+
+@api.get("/cookies")
+async def cookies(response: Response) -> dict[str, str]:
+    response.set_cookie("a", "1")
+    response.set_cookie("b", "2")
+    return {}
+
+
+@api.post("/background")
+async def background(tasks: BackgroundTasks, tag: str) -> dict[str, str]:
+    async def later() -> None:
+        await asyncio.sleep(0.05)
+        done_in_background.append(tag)
+
+    tasks.add_task(later)
+    return {"queued": tag}
+
+
+@api.post("/echo")
+async def echo(request: Request) -> StreamingResponse:
+    return StreamingResponse(request.stream(), media_type="application/octet-stream")
+
+
+@api.post("/digest")
+async def digest(request: Request) -> dict[str, Any]:
+    sha, size = hashlib.sha256(), 0
+    async for chunk in request.stream():
+        sha.update(chunk)
+        size += len(chunk)
+    return {"size": size, "sha256": sha.hexdigest()}
+
+
+class BufferedClient(Client):
+    """werkzeug's client, reading each response whole and closing its iterable."""
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["buffered"] = True
+        return super().open(*args, **kwargs)
+
+
+def client(mode: str, **options: Any) -> tuple[Client, AsgiToWsgi]:
+    adapter = AsgiToWsgi(api, loop=mode, **options)
+    return BufferedClient(validator(adapter)), adapter
+
+
+@pytest.fixture(params=MODES)
+def fastapi_client(request: pytest.FixtureRequest) -> Iterator[Client]:
+    test_client, adapter = client(request.param)
+    yield test_client
+    adapter.close()
+
+
+def test_fastapi_routes(fastapi_client: Client) -> None:
+    response = fastapi_client.get("/items/café?n=3")
+    assert response.status_code == 200
+    assert response.get_json() == {"name": "café", "n": 3}
+
+
+def test_fastapi_validation_error_and_404(fastapi_client: Client) -> None:
+    assert fastapi_client.get("/items/x?n=notanumber").status_code == 422
+    assert fastapi_client.get("/nowhere").status_code == 404
+
+
+def test_two_set_cookie_headers(fastapi_client: Client) -> None:
+    response = fastapi_client.get("/cookies")
+    assert sorted(v.split(";")[0] for v in response.headers.getlist("Set-Cookie")) == ["a=1", "b=2"]
+
+
+def test_lifespan_state_reaches_the_request(fastapi_client: Client) -> None:
+    body = fastapi_client.get("/state").get_json()
+    assert body["pool"] == f"pool on loop {body['loop']}"  # made on the loop serving requests
+
+
+def test_background_task_is_done_when_the_response_ends(fastapi_client: Client) -> None:
+    tag = f"tag-{os.urandom(4).hex()}"
+    assert fastapi_client.post(f"/background?tag={tag}").get_json() == {"queued": tag}
+    assert tag in done_in_background
+
+
+def test_five_mib_echo(fastapi_client: Client) -> None:
+    body = os.urandom(5 * 1024 * 1024)
+    response = fastapi_client.post("/echo", data=body)
+    assert response.status_code == 200 and response.data == body
+
+
+def test_chunked_upload_without_content_length(fastapi_client: Client) -> None:
+    body = os.urandom(300_000)
+    response = fastapi_client.post(
+        "/digest", input_stream=io.BytesIO(body), headers={"Transfer-Encoding": "chunked"}
+    )
+    assert response.get_json() == {"size": len(body), "sha256": hashlib.sha256(body).hexdigest()}
+
+
+# -- the WSGI side by hand -----------------------------------------------------------------------
+
+
+def environ(method: str = "GET", body: bytes = b"", **extra: Any) -> dict[str, Any]:
+    env = {
+        "REQUEST_METHOD": method,
+        "SCRIPT_NAME": "",
+        "PATH_INFO": "/",
+        "QUERY_STRING": "",
+        "SERVER_NAME": "testserver",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(body),
+        "wsgi.errors": io.StringIO(),
+        "wsgi.input_terminated": True,
+        "CONTENT_LENGTH": str(len(body)) if body else "",
+    }
+    env.update(extra)
+    return env
+
+
+class Started:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, list[tuple[str, str]]]] = []
+
+    def __call__(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        self.calls.append((status, headers))
+        return lambda data: None
+
+
+def call(app: Any, env: dict[str, Any] | None = None) -> tuple[Started, list[bytes]]:
+    started = Started()
+    iterable = app(env or environ(), started)
+    try:
+        return started, list(iterable)
+    finally:
+        if hasattr(iterable, "close"):
+            iterable.close()
+
+
+async def hello(scope: Scope, receive: Any, send: Any) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"x-a", b"1")]})
+    await send({"type": "http.response.body", "body": b"hello"})
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_hop_by_hop_headers_are_dropped(mode: str) -> None:
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        headers = [(b"connection", b"close"), (b"transfer-encoding", b"chunked"), (b"x-b", b"2")]
+        await send({"type": "http.response.start", "status": 201, "headers": headers})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    started, body = call(AsgiToWsgi(app, loop=mode, lifespan="off"))
+    assert started.calls == [("201 Created", [("x-b", "2")])]
+    assert body == [b"ok"]
+
+
+def test_scope_from_environ() -> None:
+    seen: list[Scope] = []
+
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            seen.append(scope)
+        await hello(scope, receive, send)
+
+    env = environ(
+        SCRIPT_NAME="/app", PATH_INFO="/caf\xc3\xa9", QUERY_STRING="q=1", REMOTE_ADDR="192.0.2.1"
+    )
+    call(AsgiToWsgi(app, lifespan="off"), env)
+    scope = seen[0]
+    assert (scope["root_path"], scope["path"], scope["query_string"]) == (
+        "/app",
+        "/app/café",
+        b"q=1",
+    )
+    assert scope["asgi"] == {"version": "3.0", "spec_version": "2.4"}
+    assert scope["client"] == ("192.0.2.1", 0) and scope["extensions"] == {}
+    assert scope["state"] == {}
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_request_body_arrives_in_chunk_size_pieces_on_demand(mode: str) -> None:
+    """The app sees its first chunk before the adapter read more than 1 MiB of 64 MiB."""
+    total = 64 * 1024 * 1024
+
+    class Endless(io.RawIOBase):
+        read_so_far = 0
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer: Any) -> int:
+            size = min(len(buffer), total - self.read_so_far)
+            buffer[:size] = b"x" * size
+            self.read_so_far += size
+            return size
+
+    stream = Endless()
+    at_first_chunk: list[int] = []
+
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        first = await receive()
+        at_first_chunk.append(stream.read_so_far)
+        assert len(first["body"]) == 65536 and first["more_body"]
+        await hello(scope, receive, send)
+
+    env = environ("POST", CONTENT_LENGTH=str(total))
+    env["wsgi.input"] = stream
+    call(AsgiToWsgi(app, loop=mode, lifespan="off"), env)
+    assert at_first_chunk and at_first_chunk[0] <= 1024 * 1024
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_response_chunks_reach_the_server_as_they_are_sent(mode: str) -> None:
+    """Chunk two is only sent once the WSGI side holds chunk one: buffering would deadlock."""
+    consumer_has_first = threading.Event()
+
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"one", "more_body": True})
+        got = await asyncio.get_running_loop().run_in_executor(None, consumer_has_first.wait, 5)
+        assert got, "the WSGI side never got chunk one"
+        await send({"type": "http.response.body", "body": b"two"})
+
+    iterable = AsgiToWsgi(app, loop=mode, lifespan="off")(environ(), Started())
+    assert next(iter(iterable)) == b"one"
+    consumer_has_first.set()
+    assert list(iterable) == [b"two"]
+    iterable.close()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_receive_after_the_body_waits_for_the_response(mode: str) -> None:
+    order: list[str] = []
+
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        async def watch() -> None:
+            assert (await receive())["type"] == "http.request"
+            order.append((await receive())["type"])
+
+        watcher = asyncio.ensure_future(watch())
+        await asyncio.sleep(0.05)
+        order.append("still waiting" if not watcher.done() else "returned early")
+        await hello(scope, receive, send)
+        await watcher
+
+    call(AsgiToWsgi(app, loop=mode, lifespan="off"))
+    assert order == ["still waiting", "http.disconnect"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_closing_early_tells_the_app_and_ends_its_task(mode: str) -> None:
+    outcome: list[str] = []
+
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        try:
+            while True:
+                await send({"type": "http.response.body", "body": b"tick", "more_body": True})
+                await asyncio.sleep(0.001)
+        except OSError as exc:
+            outcome.append(type(exc).__name__)
+            outcome.append((await receive())["type"])
+            raise
+
+    adapter = AsgiToWsgi(app, loop=mode, lifespan="off")
+    iterable = adapter(environ(), Started())
+    assert next(iter(iterable)) == b"tick"
+    iterable.close()
+    assert outcome == [ClientDisconnected.__name__, "http.disconnect"]
+    adapter.close()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_an_app_ignoring_the_disconnect_is_cancelled(
+    mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("bridge.asgi_to_wsgi.DISCONNECT_GRACE", 0.2)
+    cancelled = threading.Event()
+
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"x", "more_body": True})
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    iterable = AsgiToWsgi(app, loop=mode, lifespan="off")(environ(), Started())
+    assert next(iter(iterable)) == b"x"
+    iterable.close()
+    assert cancelled.wait(2)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_error_before_the_response_propagates(mode: str) -> None:
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        raise KeyError("no such thing")
+
+    with pytest.raises(KeyError):
+        AsgiToWsgi(app, loop=mode, lifespan="off")(environ(), Started())
+
+
+def test_error_after_start_but_before_the_body_still_raises_from_the_call() -> None:
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        raise ValueError("late")
+
+    started = Started()
+    with pytest.raises(ValueError):
+        AsgiToWsgi(app, lifespan="off")(environ(), started)
+    assert started.calls == []  # nothing went out: the server answers a clean 500
+
+
+def test_error_after_the_first_chunk_raises_from_the_iterable() -> None:
+    handed_out = threading.Event()
+
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"part", "more_body": True})
+        await asyncio.get_running_loop().run_in_executor(None, handed_out.wait, 5)
+        raise ValueError("mid stream")
+
+    started = Started()
+    iterable = AsgiToWsgi(app, lifespan="off")(environ(), started)
+    assert started.calls and next(iter(iterable)) == b"part"
+    handed_out.set()
+    with pytest.raises(ValueError, match="mid stream"):
+        next(iter(iterable))
+    iterable.close()
+
+
+def test_error_before_the_call_returned_is_a_clean_500_even_after_a_chunk() -> None:
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"part", "more_body": True})
+        raise ValueError("failed before anything went out")
+
+    started = Started()
+    with pytest.raises(ValueError):
+        AsgiToWsgi(app, lifespan="off")(environ(), started)
+    assert started.calls == []
+
+
+def test_error_after_a_complete_response_is_logged_and_the_response_stands(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 500, "headers": []})
+        await send({"type": "http.response.body", "body": b"Internal Server Error"})
+        raise RuntimeError("re-raised after the 500 went out")
+
+    started, body = call(AsgiToWsgi(app, lifespan="off"))
+    assert started.calls[0][0] == "500 Internal Server Error"
+    assert body == [b"Internal Server Error"]
+    assert "after its response was complete" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("app_steps", "rule"),
+    [
+        ([], "without sending http.response.start"),
+        ([{"type": "http.response.body", "body": b"x"}], "before http.response.start"),
+        ([{"type": "http.response.start", "status": 200}] * 2, "sent twice"),
+        ([{"type": "http.response.push", "path": "/"}], "unexpected ASGI message"),
+        (
+            [
+                {"type": "http.response.start", "status": 200},
+                {"type": "http.response.body", "body": b"a", "more_body": True},
+            ],
+            "before its last http.response.body",
+        ),
+    ],
+)
+def test_protocol_violations_are_named(app_steps: list[dict[str, Any]], rule: str) -> None:
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        for message in app_steps:
+            await send(message)
+
+    with pytest.raises(ASGIProtocolError, match=rule):
+        call(AsgiToWsgi(app, lifespan="off"))
+
+
+def test_timeout_before_the_response_starts_is_504() -> None:
+    cancelled = threading.Event()
+
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    started, body = call(AsgiToWsgi(app, lifespan="off", timeout=0.1))
+    assert started.calls[0][0] == "504 Gateway Timeout" and body == [b"Gateway Timeout"]
+    assert cancelled.is_set()
+
+
+def test_back_pressure_holds_the_app_at_the_buffer() -> None:
+    sent = 0
+
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        nonlocal sent
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        for _ in range(100):
+            sent += 1
+            await send({"type": "http.response.body", "body": b"x" * 65536, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    iterable = AsgiToWsgi(app, lifespan="off")(environ(), Started())
+    next(iter(iterable))
+    assert sent <= 6, f"the app ran {sent} x 64 KiB ahead of the server"
+    assert sum(len(c) for c in iterable) == 100 * 65536 - 65536
+    iterable.close()
+
+
+# -- lifespan ---------------------------------------------------------------------------------------
+
+
+def lifespan_app(events: list[str], startup: str = "complete") -> Any:
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                events.append(message["type"])
+                if message["type"] == "lifespan.startup":
+                    scope["state"]["thread"] = threading.current_thread().name
+                    await send({"type": f"lifespan.startup.{startup}", "message": "db down"})
+                else:
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": scope["state"]["thread"].encode()})
+
+    return app
+
+
+def test_lifespan_runs_once_per_loop_and_shuts_down_on_close() -> None:
+    events: list[str] = []
+    adapter = AsgiToWsgi(lifespan_app(events))
+    names = []
+    all_served = threading.Barrier(3, timeout=10)
+
+    def serve_two() -> None:
+        names.append(b"".join(call(adapter)[1]))
+        names.append(b"".join(call(adapter)[1]))
+        all_served.wait()  # no thread ends (and has its loop shut down) before all have served
+
+    threads = [threading.Thread(target=serve_two) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert events == ["lifespan.startup"] * 3
+    assert len(set(names)) == 3  # each thread's requests saw its own loop's state
+    adapter.close()
+    assert events.count("lifespan.shutdown") == 3
+
+
+def test_shared_loop_runs_one_lifespan() -> None:
+    events: list[str] = []
+    adapter = AsgiToWsgi(lifespan_app(events), loop="shared")
+    threads = [threading.Thread(target=call, args=(adapter,)) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert events == ["lifespan.startup"]
+    adapter.close()
+    assert events == ["lifespan.startup", "lifespan.shutdown"]
+
+
+def test_failed_startup_answers_500(caplog: pytest.LogCaptureFixture) -> None:
+    started, _ = call(AsgiToWsgi(lifespan_app([], startup="failed")))
+    assert started.calls[0][0] == "500 Internal Server Error"
+    assert "db down" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("mode", "status"), [("auto", "200 OK"), ("on", "500 Internal Server Error")]
+)
+def test_an_app_raising_on_lifespan(mode: str, status: str) -> None:
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            raise ValueError("only http here")
+        await hello(scope, receive, send)
+
+    started, _ = call(AsgiToWsgi(app, lifespan=mode))
+    assert started.calls[0][0] == status
+
+
+def test_lifespan_off_is_never_called() -> None:
+    events: list[str] = []
+
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        events.append(scope["type"])
+        await hello(scope, receive, send)
+
+    assert call(AsgiToWsgi(app, lifespan="off"))[1] == [b"hello"]
+    assert events == ["http"]
+
+
+def test_bad_options() -> None:
+    with pytest.raises(ValueError, match="loop"):
+        AsgiToWsgi(hello, loop="forked")
+    with pytest.raises(ValueError, match="lifespan"):
+        AsgiToWsgi(hello, lifespan="maybe")
+    with pytest.raises(ValueError, match="chunk_size"):
+        AsgiToWsgi(hello, chunk_size=0)
+
+
+def test_drop_in_alias() -> None:
+    assert call(ASGIMiddleware(hello))[1] == [b"hello"]
+    assert ASGIMiddleware(hello, wait_time=2.0).timeout == 2.0
+
+
+# -- threads, loops, fds, fork ------------------------------------------------------------------------
+
+
+def test_many_threads_leave_no_threads_loops_or_fds_behind() -> None:
+    adapter = AsgiToWsgi(hello, lifespan="off")
+    process = psutil.Process()
+    call(adapter)  # the first loop exists before we count
+    adapter.close()
+    fds, threads = process.num_fds(), threading.active_count()
+
+    def fifty() -> None:
+        for _ in range(50):
+            assert call(adapter)[1] == [b"hello"]
+
+    for _ in range(2):  # a second wave of new threads closes the first wave's loops
+        wave = [threading.Thread(target=fifty) for _ in range(8)]
+        for t in wave:
+            t.start()
+        for t in wave:
+            t.join(20)
+    assert len(adapter._loops._runners) <= 9
+    adapter.close()
+    assert threading.active_count() == threads
+    assert process.num_fds() == fds
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.filterwarnings("ignore:.*fork.*:DeprecationWarning")
+@pytest.mark.parametrize("mode", MODES)
+def test_an_adapter_used_before_fork_serves_in_the_child(mode: str) -> None:
+    adapter = AsgiToWsgi(hello, loop=mode, lifespan="off")
+    assert call(adapter)[1] == [b"hello"]  # the parent made its loop (and thread, if shared)
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            code = 0 if call(adapter)[1] == [b"hello"] else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    adapter.close()
+
+
+def test_every_loop_started_is_shut_down_however_threads_come_and_go() -> None:
+    """Threads ending while others arrive: each loop gets its shutdown (a race lost some)."""
+    for _ in range(30):
+        events: list[str] = []
+        adapter = AsgiToWsgi(lifespan_app(events))
+
+        def serve_two(adapter: AsgiToWsgi) -> None:
+            call(adapter)
+            call(adapter)
+
+        wave = [threading.Thread(target=serve_two, args=(adapter,)) for _ in range(3)]
+        for t in wave:
+            t.start()
+        for t in wave:
+            t.join(10)
+        adapter.close()
+        assert events.count("lifespan.startup") == events.count("lifespan.shutdown") >= 1
