@@ -8,7 +8,7 @@ import flask
 import pytest
 from fastapi import FastAPI
 
-from bridge import WsgiToAsgi, is_asgi, is_wsgi, to_asgi, to_wsgi
+from bridge import AsgiToWsgi, WsgiToAsgi, is_asgi, is_wsgi, to_asgi, to_wsgi
 
 
 def wsgi_fn(environ: Any, start_response: Any) -> list[bytes]:
@@ -50,3 +50,9 @@ def test_non_apps_are_refused_with_a_clear_message(thing: Any) -> None:
     if not is_asgi(thing) and not is_wsgi(thing):
         with pytest.raises(TypeError, match="WSGI or ASGI application"):
             to_wsgi(thing)
+
+
+def test_asgi_apps_are_wrapped_for_wsgi_and_unwrapped_back() -> None:
+    wrapped = to_wsgi(asgi_fn, loop="shared", lifespan="off")
+    assert isinstance(wrapped, AsgiToWsgi) and is_wsgi(wrapped) and not is_asgi(wrapped)
+    assert to_asgi(wrapped) is asgi_fn  # never an ASGI -> WSGI -> ASGI sandwich
