@@ -619,3 +619,22 @@ def test_every_loop_started_is_shut_down_however_threads_come_and_go() -> None:
             t.join(10)
         adapter.close()
         assert events.count("lifespan.startup") == events.count("lifespan.shutdown") >= 1
+
+
+@pytest.mark.parametrize("how", ["raises", "fails"])
+def test_a_failing_lifespan_shutdown_is_logged(how: str, caplog: pytest.LogCaptureFixture) -> None:
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await receive()
+            await send({"type": "lifespan.startup.complete"})
+            await receive()
+            if how == "raises":
+                raise RuntimeError("pool would not close")
+            await send({"type": "lifespan.shutdown.failed", "message": "pool would not close"})
+            return
+        await hello(scope, receive, send)
+
+    adapter = AsgiToWsgi(app)
+    assert call(adapter)[1] == [b"hello"]
+    adapter.close()
+    assert "pool would not close" in caplog.text
