@@ -12,7 +12,7 @@ import contextlib
 import logging
 
 from ._errors import ASGIProtocolError, ClientDisconnected
-from ._loops import Runner, SharedRunner
+from ._loops import Runner, SharedRunner, Waiter
 from ._types import ASGIApp, Environ, Message, Scope
 
 logger = logging.getLogger("bridge")
@@ -41,7 +41,7 @@ class Exchange:
         self.task_done = False
         self.error: BaseException | None = None
         self._task: asyncio.Task[None] | None = None
-        self._ready: asyncio.Future[None] | None = None
+        self._ready: Waiter | None = None
         self._drained: asyncio.Future[None] | None = None
         self._finished: asyncio.Future[None] | None = None
 
@@ -50,12 +50,12 @@ class Exchange:
     def start(self, app: ASGIApp, scope: Scope) -> None:
         self._runner.spawn(self._run(app, scope))
 
-    def until_first_chunk(self) -> asyncio.Future[None] | None:
+    def until_first_chunk(self) -> Waiter | None:
         if self.task_done or (self.status is not None and (self.queued or self.complete)):
             return None
         return self._wait()
 
-    def until_more(self) -> asyncio.Future[None] | None:
+    def until_more(self) -> Waiter | None:
         return None if self.queued or self.task_done else self._wait()
 
     def take(self) -> tuple[list[bytes], bool]:
@@ -118,7 +118,7 @@ class Exchange:
                 timer.cancel()
             self.task_done = True
             _resolve(self._finished)
-            _resolve(self._ready)
+            self._wake()
 
     def _time_out(self) -> None:
         if self.status is None and self._task is not None:
@@ -178,14 +178,19 @@ class Exchange:
                 f"unexpected ASGI message {kind!r}: an http response sends "
                 "'http.response.start', then 'http.response.body'"
             )
-        _resolve(self._ready)
+        self._wake()
         if self.queued > RESPONSE_BUFFER:
             self._drained = self._loop.create_future()
             await self._drained
 
-    def _wait(self) -> asyncio.Future[None]:
-        self._ready = self._loop.create_future()
+    def _wait(self) -> Waiter:
+        self._ready = self._runner.waiter()
         return self._ready
+
+    def _wake(self) -> None:
+        ready, self._ready = self._ready, None
+        if ready is not None:
+            ready.wake()
 
 
 def _resolve(future: asyncio.Future[None] | None) -> None:
@@ -195,7 +200,10 @@ def _resolve(future: asyncio.Future[None] | None) -> None:
 
 def _content_length(environ: Environ) -> int | None:
     """The body's declared length; ``None`` to read to the end (chunked, input terminated)."""
-    try:
-        return max(int(environ.get("CONTENT_LENGTH") or ""), 0)
-    except ValueError:
-        return None if environ.get("wsgi.input_terminated") else 0
+    declared = environ.get("CONTENT_LENGTH")
+    if declared:  # most requests have none: skip the exception below on the hot path
+        try:
+            return max(int(declared), 0)
+        except ValueError:
+            pass
+    return None if environ.get("wsgi.input_terminated") else 0

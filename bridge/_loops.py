@@ -31,6 +31,31 @@ T = TypeVar("T")
 logger = logging.getLogger("bridge")
 
 
+class Waiter:
+    """What a WSGI thread waits on until the request's task has news for it: in per-thread
+    mode the loop simply stops (the thread then runs on), which costs no future and no extra
+    loop iteration; the shared loop never stops, so there it is a future."""
+
+    __slots__ = ("_future", "_loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, future: asyncio.Future[None] | None):
+        self._loop = loop
+        self._future = future
+
+    def wake(self) -> None:
+        if self._future is None:
+            self._loop.stop()
+        elif not self._future.done():
+            self._future.set_result(None)
+
+    async def wait(self) -> None:
+        if self._future is not None:
+            await self._future
+
+
+Ready = Callable[[], Waiter | None]
+
+
 class Runner:
     """A loop, its lifespan, and how a WSGI thread runs a coroutine on it."""
 
@@ -47,14 +72,17 @@ class Runner:
         """Start ``coro`` as a task on the loop (it runs when the loop next runs)."""
         self.loop.create_task(coro)
 
-    def step(self, ready: Callable[[], asyncio.Future[None] | None], take: Callable[[], T]) -> T:
+    def waiter(self) -> Waiter:
+        return Waiter(self.loop, None)
+
+    def step(self, ready: Ready, take: Callable[[], T]) -> T:
         """Run the loop until ``ready()`` returns ``None``, then return ``take()``.
 
-        Both run on the loop's thread. ``ready`` returns a future to wait on while the awaited
-        thing has not happened; this is the per-request hot path, so it makes no task.
+        Both run on the loop's thread. ``ready`` returns a ``Waiter`` while the awaited thing
+        has not happened; its ``wake()`` stops the loop. This is the per-request hot path.
         """
-        while (future := ready()) is not None:
-            self.loop.run_until_complete(future)
+        while ready() is not None:
+            self.loop.run_forever()
         return take()
 
     def start(self) -> None:
@@ -97,10 +125,13 @@ class SharedRunner(Runner):
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         asyncio.run_coroutine_threadsafe(coro, self.loop)
 
-    def step(self, ready: Callable[[], asyncio.Future[None] | None], take: Callable[[], T]) -> T:
+    def waiter(self) -> Waiter:
+        return Waiter(self.loop, self.loop.create_future())
+
+    def step(self, ready: Ready, take: Callable[[], T]) -> T:
         async def wait() -> T:
-            while (future := ready()) is not None:
-                await future
+            while (waiter := ready()) is not None:
+                await waiter.wait()
             return take()
 
         return self.run(wait())
