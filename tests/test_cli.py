@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import Any
 
 import httpx
 import pytest
@@ -22,6 +23,24 @@ def test_serves_a_wsgi_app_on_either_server(server: str) -> None:
         assert response.json() == {"hello": "café", "path": "/hello/café", "script_root": ""}
         log = srv.log()
     assert ("Uvicorn running" in log) == (server == "uvicorn")
+
+
+async def asgi_app(scope: Any, receive: Any, send: Any) -> None:
+    """A bare ASGI app for the servers below (this module is importable as tests.test_cli)."""
+    if scope["type"] != "http":
+        return
+    body = f"asgi {scope['path']} via {scope['asgi'].get('spec_version')}".encode()
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": body})
+
+
+@pytest.mark.parametrize(("server", "spec"), [("gunicorn", "2.4"), ("uvicorn", "2.")])
+def test_serves_an_asgi_app_on_either_server(server: str, spec: str) -> None:
+    argv = ["python", "-m", "bridge", "serve", "tests.test_cli:asgi_app", "--server", server]
+    with serve([*argv, "--port", "{port}"]) as srv:
+        text = httpx.get(f"{srv.url}/café", timeout=10).text
+    # On gunicorn the scope comes from AsgiToWsgi (spec 2.4); on uvicorn from uvicorn itself.
+    assert text.startswith("asgi /café via " + spec)
 
 
 def test_load_names_what_is_missing() -> None:
