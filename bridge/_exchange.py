@@ -96,6 +96,11 @@ class Exchange:
             task.cancel()
             with contextlib.suppress(BaseException):
                 await task
+        # An async generator the app dropped mid-iteration (a StreamingResponse body) is closed
+        # by a task its finalizer schedules on this loop: let it run now, while the loop runs,
+        # rather than whenever this thread's next request comes.
+        for _ in range(3):
+            await asyncio.sleep(0)
 
     # -- the app's task -------------------------------------------------------------------------
 
@@ -111,7 +116,11 @@ class Exchange:
             if not self.timed_out and not self.gone:
                 self.error = ClientDisconnected("the request was cancelled")
         except BaseException as exc:
-            if not (self.gone and isinstance(exc, ClientDisconnected)):
+            if self.gone:
+                # Nobody is left to tell (frameworks turn our ClientDisconnected into errors of
+                # their own); keeping it would keep its frames, and what they hold, alive.
+                logger.debug("bridge: the ASGI app ended after the client left: %r", exc)
+            else:
                 self.error = exc
         finally:
             if timer is not None:
