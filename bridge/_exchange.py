@@ -113,8 +113,8 @@ class Exchange:
         try:
             await app(scope, self._receive, self._send)
         except asyncio.CancelledError:
-            if not self.timed_out and not self.gone:
-                self.error = ClientDisconnected("the request was cancelled")
+            if not self.timed_out and not self.gone:  # not ours: it escaped from the app
+                self.error = RuntimeError("the ASGI app's task was cancelled")
         except BaseException as exc:
             if self.gone:
                 # Nobody is left to tell (frameworks turn our ClientDisconnected into errors of

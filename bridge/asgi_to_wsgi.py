@@ -84,14 +84,19 @@ class AsgiToWsgi:
         status, headers = response.first()
         if status is None:  # timed out before the response started
             return _plain(start_response, 504, b"Gateway Timeout")
-        start_response(_status_line(status), decode_headers(headers))
+        try:
+            start_response(_status_line(status), decode_headers(headers))
+        except BaseException:
+            response.close()  # the server refused the response: end the app's task too
+            raise
         return response
 
     def close(self) -> None:
         """Run the ASGI lifespan shutdown on every loop and close the loops.
 
-        Registered with ``atexit`` on first use; call it from a server's worker-exit hook
-        (``bridge.gunicorn.worker_exit``) where the process may not reach ``atexit``.
+        Registered with ``atexit`` on first use, which gunicorn's workers reach on SIGTERM;
+        for a server whose workers exit without it, call it from the worker-exit hook (in a
+        gunicorn config: ``worker_exit = lambda server, worker: app.close()``).
         """
         self._loops.close()
 

@@ -638,3 +638,27 @@ def test_a_failing_lifespan_shutdown_is_logged(how: str, caplog: pytest.LogCaptu
     assert call(adapter)[1] == [b"hello"]
     adapter.close()
     assert "pool would not close" in caplog.text
+
+
+def test_bad_response_headers_are_refused_and_the_app_task_ends() -> None:
+    finished = threading.Event()
+
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [("x", "str")]})
+        try:
+            await send({"type": "http.response.body", "body": b"a", "more_body": True})
+            await asyncio.sleep(10)
+        finally:
+            finished.set()
+
+    with pytest.raises(ASGIProtocolError, match="must be bytes"):
+        AsgiToWsgi(app, lifespan="off")(environ(), Started())
+    assert finished.wait(5)
+
+
+def test_a_cancellation_escaping_the_app_is_an_error_not_a_disconnect() -> None:
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        raise asyncio.CancelledError
+
+    with pytest.raises(RuntimeError, match="task was cancelled"):
+        call(AsgiToWsgi(app, lifespan="off"))
