@@ -141,6 +141,10 @@ class Exchange:
         if not self._body_done and not self.gone:
             if self._read_off_loop:
                 return await self._loop.run_in_executor(None, self._read_body)
+            if self._chunks:
+                # Let the server take what the app sent before this thread blocks on wsgi.input:
+                # a client may send more only once it has that (an echo in lock-step).
+                await asyncio.sleep(0)
             return self._read_body()
         if self._finished is not None and not self._finished.done():
             await asyncio.shield(self._finished)
