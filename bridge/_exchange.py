@@ -30,6 +30,7 @@ class Exchange:
         self._chunk_size = chunk_size
         self._timeout = timeout
         self._body_done = self._remaining == 0
+        self._empty_body = self._body_done  # still owed its one http.request (the ASGI spec)
         self._read_off_loop = isinstance(runner, SharedRunner)  # a shared loop must not block
         self.status: int | None = None
         self.headers: list[tuple[bytes, bytes]] = []
@@ -146,6 +147,9 @@ class Exchange:
                 # a client may send more only once it has that (an echo in lock-step).
                 await asyncio.sleep(0)
             return self._read_body()
+        if self._empty_body and not self.gone:
+            self._empty_body = False
+            return {"type": "http.request", "body": b"", "more_body": False}
         if self._finished is not None and not self._finished.done():
             await asyncio.shield(self._finished)
         return {"type": "http.disconnect"}
