@@ -117,6 +117,33 @@ async def endless(request: Request) -> StreamingResponse:
     return StreamingResponse(ticks(), media_type="text/plain")
 
 
+async def consume(request: Request) -> PlainTextResponse:
+    """Reads the whole body; how that ended goes to ``<dir>/<name>``."""
+    marker = _file(request.path_params["name"])
+    size = 0
+    ended = "ran to the end"
+    try:
+        async for piece in request.stream():
+            size += len(piece)
+    except BaseException as exc:
+        ended = type(exc).__name__
+        raise
+    finally:
+        marker.write_text(f"{ended} {size}")
+    return PlainTextResponse(str(size))
+
+
+async def stream_boom(request: Request) -> StreamingResponse:
+    """One chunk, then an error: the response has started, so the server must cut it short."""
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"chunk one\n"
+        await asyncio.sleep(0.01)
+        raise LookupError("starlette stream broke after the headers")
+
+    return StreamingResponse(chunks(), media_type="text/plain")
+
+
 async def sleep(request: Request) -> JSONResponse:
     await asyncio.sleep(0.5)
     return JSONResponse({"loop": id(asyncio.get_running_loop())})
@@ -143,6 +170,8 @@ routes = [
     Route("/gate/{name}", gate),
     Route("/count/{n:int}", count),
     Route("/endless/{name}", endless),
+    Route("/consume/{name}", consume, methods=["POST"]),
+    Route("/stream-boom", stream_boom),
     Route("/sleep", sleep),
     Route("/boom", boom),
     Route("/later/{name}", later, methods=["POST"]),

@@ -135,6 +135,32 @@ def assert_disconnect_ends_the_app(server: Server, directory: Path, name: str) -
     assert marker.read_text() != "ran to the end"
 
 
+def cut_request_body(server: Server, directory: Path, name: str, chunked: bool) -> str:
+    """POST 1 MiB of a 4 MiB body to ``/consume/<name>`` and hang up; how the app's read ended."""
+    marker = directory / name
+    with socket.create_connection((HOST, server.port), timeout=5) as sock:
+        if chunked:
+            sock.sendall(post_chunked_head(f"/consume/{name}") + b"%x\r\n" % MiB + b"x" * MiB)
+        else:
+            head = f"POST /consume/{name} HTTP/1.1\r\nHost: {HOST}\r\nContent-Length: {4 * MiB}"
+            sock.sendall(head.encode() + b"\r\n\r\n" + b"x" * MiB)
+    assert wait_until(marker.exists, timeout=5), "the app still waits for a body that never comes"
+    return marker.read_text()
+
+
+def assert_error_mid_stream_cuts_the_response(server: Server, framed: bool = True) -> None:
+    """An error after the headers: the server must drop the connection, and with a framed
+    (chunked) body the client can tell it from a whole response."""
+    with httpx.stream("GET", f"{server.url}/stream-boom", timeout=10) as response:
+        assert response.status_code == 200
+        if framed:
+            with pytest.raises(httpx.RemoteProtocolError):
+                response.read()
+        else:
+            assert response.read() == b"chunk one\n"  # HTTP/1.0 close-delimited: looks whole
+    assert wait_until(lambda: "starlette stream broke after the headers" in server.log(), 5)
+
+
 def shutdown_records(directory: Path) -> list[str]:
     path = directory / "shutdown"
     return path.read_text().splitlines() if path.exists() else []
@@ -151,6 +177,8 @@ def test_demo_pages_lifespan_state_and_background_task(demo: Server) -> None:
         assert "<h1>FastAPI, served by a WSGI server through bridge.AsgiToWsgi</h1>" in index.text
         assert client.get("/hello/café").json() == {"hello": "café"}
         assert client.get("/nope").status_code == 404
+        empty = client.post("/echo", content=b"")  # the app still gets one http.request
+        assert empty.status_code == 200 and empty.content == b""
         state = client.get("/state").json()
         assert state["lifespan_loop_is_request_loop"] is True  # per-thread lifespan, same loop
         assert state["started_at"] <= time.time()
@@ -297,6 +325,12 @@ def test_starlette_on_other_wsgi_servers(name: str, tmp_path: Path) -> None:
         assert wait_until(lambda: "starlette app broke before responding" in server.log(), 5)
         assert "Traceback" in server.log()
         assert_disconnect_ends_the_app(server, tmp_path, "endless")
+        assert_error_mid_stream_cuts_the_response(server, framed=name != "wsgiref")
+        empty = httpx.post(f"{server.url}/consume/empty", content=b"", timeout=10)
+        assert empty.text == "0" and (tmp_path / "empty").read_text() == "ran to the end 0"
+        if name != "waitress":  # waitress reads the whole body before it calls the app
+            ended = cut_request_body(server, tmp_path, "cut", chunked=False)
+            assert ended == f"ClientDisconnect {MiB}", "a cut body must read as a disconnect"
         assert httpx.get(f"{server.url}/hello/still", timeout=10).json()["hello"] == "still"
         assert server.stop(signal.SIGTERM) in (0, -signal.SIGTERM)
     records = shutdown_records(tmp_path)
@@ -357,3 +391,32 @@ def test_shared_loop_on_gthread_one_lifespan_for_all_threads(tmp_path: Path) -> 
         assert_disconnect_ends_the_app(server, tmp_path, "endless")
         assert server.stop(signal.SIGTERM) == 0
     assert shutdown_records(tmp_path) == [f"{worker} {hello['lifespan_loop']}"]
+
+
+# -- per-thread loops on gunicorn gthread, preloaded, workers recycled -----------------------------
+
+
+def test_gthread_preloaded_recycled_workers_cut_bodies_and_errors(tmp_path: Path) -> None:
+    """``--preload`` builds the adapter in the master before the fork; ``--max-requests`` makes
+    the worker exit (cleanly, so its loops' lifespans shut down) and a fresh fork take over."""
+    argv = [*GTHREAD, "--preload", "--max-requests", "12", STARLETTE]
+    with serve(argv, env={"BRIDGE_TEST_DIR": str(tmp_path)}) as server:
+        first = worker_pid(server)
+        with httpx.Client(base_url=server.url, timeout=10) as client:
+            reply = client.get("/hello/x").json()
+            assert reply["lifespan_loop"] == reply["request_loop"]
+            assert reply["disconnected"] is False
+            assert client.post("/consume/empty", content=b"").text == "0"
+        ended = cut_request_body(server, tmp_path, "cut-length", chunked=False)
+        assert ended == f"ClientDisconnect {MiB}"
+        # gunicorn raises its own parse error for a chunked body cut short: the app's read
+        # fails (never a silent, truncated end of body) and its task ends.
+        ended = cut_request_body(server, tmp_path, "cut-chunked", chunked=True)
+        assert not ended.startswith("ran to the end"), ended
+        assert_error_mid_stream_cuts_the_response(server)
+        assert_disconnect_ends_the_app(server, tmp_path, "endless")
+        for _ in range(12):  # past --max-requests: the first worker exits, another is forked
+            assert httpx.get(f"{server.url}/hello/y", timeout=10).status_code == 200
+        assert wait_until(lambda: f"{first} " in "".join(shutdown_records(tmp_path)), 10)
+        assert httpx.get(f"{server.url}/hello/z", timeout=10).json()["hello"] == "z"
+        assert worker_pid(server) != first
