@@ -275,14 +275,24 @@ def test_demo_echoes_256_mib_both_ways_at_once_in_constant_memory(demo: Server) 
     assert rss.growth < 48 * MiB
 
 
-def test_demo_sigterm_runs_the_lifespan_shutdown_of_each_loop(tmp_path: Path) -> None:
+def test_demo_sigterm_mid_stream_finishes_it_then_shuts_each_loops_lifespan(
+    tmp_path: Path,
+) -> None:
     marker = tmp_path / "shutdown"
     with serve([*GTHREAD, DEMO], env={"BRIDGE_DEMO_SHUTDOWN_MARKER": str(marker)}) as server:
         worker = worker_pid(server)
         with concurrent.futures.ThreadPoolExecutor(8) as pool:  # several threads, several loops
             list(pool.map(lambda _: httpx.get(f"{server.url}/sleep", timeout=10), range(8)))
         assert not marker.exists()
-        assert server.stop(signal.SIGTERM) == 0
+        with (
+            concurrent.futures.ThreadPoolExecutor(1) as stopper,
+            httpx.stream("GET", f"{server.url}/stream", timeout=10) as response,
+        ):
+            lines = response.iter_lines()
+            assert next(lines) == "line 0"
+            stopped = stopper.submit(server.stop, signal.SIGTERM)  # graceful: the stream ends
+            assert list(lines) == [f"line {i}" for i in range(1, 10)]
+            assert stopped.result(timeout=15) == 0
     records = marker.read_text().splitlines()
     print(f"lifespan shutdowns after SIGTERM: {len(records)}")
     assert len(records) >= 2 and set(records) == {f"shutdown {worker}"}
