@@ -430,3 +430,45 @@ def test_gthread_preloaded_recycled_workers_cut_bodies_and_errors(tmp_path: Path
         assert wait_until(lambda: f"{first} " in "".join(shutdown_records(tmp_path)), 10)
         assert httpx.get(f"{server.url}/hello/z", timeout=10).json()["hello"] == "z"
         assert worker_pid(server) != first
+
+
+# -- stalled uploads must not hold up other requests' bodies ---------------------------------------
+
+# asyncio's default executor: min(32, CPUs + 4) threads (6 on a 2-core machine).
+DEFAULT_EXECUTOR = min(32, (os.cpu_count() or 1) + 4)
+
+
+@pytest.mark.parametrize(
+    "app",
+    [
+        STARLETTE,
+        pytest.param(
+            SHARED,
+            marks=pytest.mark.xfail(
+                strict=True,
+                raises=httpx.ReadTimeout,
+                reason="loop='shared' reads wsgi.input in asyncio's default executor: as many "
+                "stalled uploads as it has threads hold up every other request's body read",
+            ),
+        ),
+    ],
+    ids=["per-thread", "shared"],
+)
+def test_stalled_uploads_do_not_hold_up_other_requests(app: str, tmp_path: Path) -> None:
+    threads = DEFAULT_EXECUTOR + 2  # a server thread for each stalled upload, and spares
+    argv = [*GTHREAD, app]
+    argv[argv.index("--threads") + 1] = str(threads)
+    with serve(argv, env={"BRIDGE_TEST_DIR": str(tmp_path)}) as server:
+        stalled = []
+        try:
+            for i in range(DEFAULT_EXECUTOR):  # each announces 1 MiB, sends 1 KiB, then waits
+                sock = socket.create_connection((HOST, server.port), timeout=5)
+                stalled.append(sock)
+                head = f"POST /consume/stalled{i} HTTP/1.1\r\nHost: {HOST}\r\n"
+                sock.sendall(f"{head}Content-Length: {MiB}\r\n\r\n".encode() + b"x" * 1024)
+            time.sleep(0.3)  # all of them are reading by now
+            echoed = httpx.post(f"{server.url}/echo", content=b"whole body here", timeout=2)
+            assert echoed.content == b"whole body here"
+        finally:
+            for sock in stalled:
+                sock.close()
