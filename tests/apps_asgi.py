@@ -3,7 +3,8 @@ on top) served by real WSGI servers through ``AsgiToWsgi``, in both loop modes.
 
 Configured by environment variables, as ``tests/apps_wsgi.py`` is: ``BRIDGE_TEST_DIR`` is where
 the tests and the app leave files for each other (hand-off gates, markers written in ``finally``
-blocks, the lifespan shutdown's record). ``python -m tests.apps_asgi PORT [APP]`` serves ``APP``
+blocks, the lifespan shutdown's record); ``BRIDGE_TEST_LIFESPAN=fail`` fails the lifespan
+startup. ``python -m tests.apps_asgi PORT [APP]`` serves ``APP``
 (default ``wsgi_app``) on the standard library's ``wsgiref`` with a thread per request.
 
 - ``wsgi_app``: per-thread loops (the default).
@@ -45,7 +46,10 @@ def _file(name: str) -> Path:
 
 @asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
-    """State for the requests on this loop; its shutdown leaves a line in ``<dir>/shutdown``."""
+    """State for the requests on this loop; its shutdown leaves a line in ``<dir>/shutdown``.
+    ``BRIDGE_TEST_LIFESPAN=fail`` makes the startup fail."""
+    if os.environ.get("BRIDGE_TEST_LIFESPAN") == "fail":
+        raise ConnectionRefusedError("the test database is unreachable")
     loop_id = id(asyncio.get_running_loop())
     yield {"loop_id": loop_id, "pid": os.getpid()}
     with (_dir() / "shutdown").open("a") as record:

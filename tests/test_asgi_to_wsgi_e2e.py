@@ -378,6 +378,22 @@ def test_starlette_on_other_wsgi_servers(name: str, tmp_path: Path) -> None:
         assert records, f"no lifespan shutdown on {name} after SIGTERM"
 
 
+@pytest.mark.parametrize("name", ["gunicorn-sync", "wsgiref"])
+def test_failed_lifespan_startup_answers_500_and_the_server_lives(
+    name: str, tmp_path: Path
+) -> None:
+    env = {"BRIDGE_TEST_DIR": str(tmp_path), "BRIDGE_TEST_LIFESPAN": "fail"}
+    with serve(OTHER_SERVERS[name], env=env) as server:
+        for _ in range(3):  # on wsgiref each request is a new thread, a new loop, a new startup
+            response = httpx.get(f"{server.url}/hello/x", timeout=10)
+            assert response.status_code == 500
+            assert "lifespan" in response.text
+        assert wait_until(lambda: "the test database is unreachable" in server.log(), 5)
+        assert server.proc.poll() is None
+        assert server.stop(signal.SIGTERM) == 0
+    assert shutdown_records(tmp_path) == []
+
+
 def test_wsgiref_thread_per_request_closes_each_ended_threads_loop(tmp_path: Path) -> None:
     with serve(OTHER_SERVERS["wsgiref"], env={"BRIDGE_TEST_DIR": str(tmp_path)}) as server:
         process = psutil.Process(server.proc.pid)
