@@ -153,6 +153,11 @@ async def sleep(request: Request) -> JSONResponse:
     return JSONResponse({"loop": id(asyncio.get_running_loop())})
 
 
+def blocking(request: Request) -> PlainTextResponse:
+    """A plain ``def`` endpoint: Starlette runs it in anyio's worker threads."""
+    return PlainTextResponse(threading.current_thread().name)
+
+
 async def boom(request: Request) -> PlainTextResponse:
     raise LookupError("starlette app broke before responding")
 
@@ -177,6 +182,7 @@ routes = [
     Route("/consume/{name}", consume, methods=["POST"]),
     Route("/stream-boom", stream_boom),
     Route("/sleep", sleep),
+    Route("/blocking", blocking),
     Route("/boom", boom),
     Route("/later/{name}", later, methods=["POST"]),
 ]

@@ -406,10 +406,12 @@ def test_wsgiref_thread_per_request_closes_each_ended_threads_loop(tmp_path: Pat
         with httpx.Client(base_url=server.url, timeout=10) as client:
 
             def one(i: int) -> None:
-                if i % 2:
-                    assert client.get("/count/5").text == "0\n1\n2\n3\n4\n"
-                else:
+                if i % 3 == 0:
                     assert client.get("/hello/x").json()["disconnected"] is False
+                elif i % 3 == 1:
+                    assert client.get("/count/5").text == "0\n1\n2\n3\n4\n"
+                else:  # a def endpoint: anyio starts worker threads for this loop
+                    assert client.get("/blocking").status_code == 200
 
             for i in range(10):
                 one(i)
