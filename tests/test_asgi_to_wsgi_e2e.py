@@ -313,15 +313,11 @@ def test_demo_sigterm_mid_stream_finishes_it_then_shuts_each_loops_lifespan(
     assert len(records) >= 2 and set(records) == {f"shutdown {worker}"}
 
 
-@pytest.mark.parametrize("worker", ["gthread", "sync"])
-def test_demo_quick_shutdown_sigint_still_runs_the_lifespan_shutdown(
-    worker: str, tmp_path: Path
-) -> None:
+def test_demo_quick_shutdown_sigint_still_runs_the_lifespan_shutdown(tmp_path: Path) -> None:
     """SIGINT is gunicorn's quick shutdown (SIGQUIT to the workers, which sys.exit at once):
     the worker's interpreter still exits normally, so atexit closes the adapter."""
     marker = tmp_path / "shutdown"
-    argv = [*(GTHREAD if worker == "gthread" else SYNC), DEMO]
-    with serve(argv, env={"BRIDGE_DEMO_SHUTDOWN_MARKER": str(marker)}) as server:
+    with serve([*GTHREAD, DEMO], env={"BRIDGE_DEMO_SHUTDOWN_MARKER": str(marker)}) as server:
         pid = worker_pid(server)
         assert httpx.get(f"{server.url}/state", timeout=10).status_code == 200
         assert server.stop(signal.SIGINT) == 0
