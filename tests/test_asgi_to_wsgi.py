@@ -8,6 +8,7 @@ import hashlib
 import io
 import os
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -662,3 +663,56 @@ def test_a_cancellation_escaping_the_app_is_an_error_not_a_disconnect() -> None:
 
     with pytest.raises(RuntimeError, match="task was cancelled"):
         call(AsgiToWsgi(app, lifespan="off"))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_an_echo_in_lock_step_hands_each_chunk_out_before_reading_on(mode: str) -> None:
+    """Found on gunicorn: piece k+1 of the body exists only once the server holds echo k."""
+    handed: list[bytes] = []
+    pieces = [b"aaaa", b"bbbb", b"cccc"]
+
+    class LockStep(io.RawIOBase):
+        asked = 0
+
+        def readable(self) -> bool:
+            return True
+
+        def read(self, size: int = -1) -> bytes:
+            deadline = time.monotonic() + 3  # like a client: wait for the echo, then send more
+            while self.asked > len(handed):
+                if time.monotonic() > deadline:
+                    raise AssertionError("the echo never went out before the next read: deadlock")
+                time.sleep(0.001)
+            self.asked += 1
+            return pieces[self.asked - 1] if self.asked <= len(pieces) else b""
+
+    async def echo(scope: Scope, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        while True:
+            message = await receive()
+            await send({"type": "http.response.body", "body": message["body"], "more_body": True})
+            if not message.get("more_body"):
+                break
+        await send({"type": "http.response.body", "body": b""})
+
+    env = environ("POST", CONTENT_LENGTH="12")
+    env["wsgi.input"] = LockStep()
+    iterable = AsgiToWsgi(echo, loop=mode, lifespan="off", chunk_size=4)(env, Started())
+    handed.extend(iterable)
+    iterable.close()
+    assert b"".join(handed) == b"aaaabbbbcccc"
+
+
+@pytest.mark.parametrize("length", ["0", ""], ids=["content-length-0", "no-length"])
+def test_an_empty_body_still_gets_its_http_request(length: str) -> None:
+    """Found on wsgiref: the first receive() waited for the response instead."""
+
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        message = await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": repr(message).encode()})
+
+    env = environ("POST", CONTENT_LENGTH=length, **{"wsgi.input_terminated": False})
+    started, body = call(AsgiToWsgi(app, lifespan="off", timeout=2), env)
+    assert started.calls[0][0] == "200 OK"
+    assert b"".join(body) == b"{'type': 'http.request', 'body': b'', 'more_body': False}"
