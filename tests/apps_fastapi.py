@@ -127,25 +127,3 @@ async def raw_endless(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 api.mount("/raw", raw_endless)
 wsgi_app = AsgiToWsgi(api)
-
-
-def serve_wsgiref(port: int) -> None:
-    """The standard library's server with a thread per request (``python -m tests.asgi_apps``)."""
-    from socketserver import ThreadingMixIn
-    from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
-
-    class ThreadingServer(ThreadingMixIn, WSGIServer):
-        daemon_threads = True
-
-    class QuietHandler(WSGIRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    with make_server("127.0.0.1", port, wsgi_app, ThreadingServer, QuietHandler) as server:
-        server.serve_forever()
-
-
-if __name__ == "__main__":
-    import sys
-
-    serve_wsgiref(int(sys.argv[1]))
