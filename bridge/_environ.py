@@ -166,28 +166,32 @@ def encode_headers(headers: object) -> list[tuple[bytes, bytes]]:
 # environ -> scope (AsgiToWsgi)
 
 
+_CGI_HEADERS = {"CONTENT_TYPE": b"content-type", "CONTENT_LENGTH": b"content-length"}
+
+
 def _scope_headers(environ: Mapping[str, Any]) -> list[tuple[bytes, bytes]]:
+    # Once per request over the whole environ: kept to plain string operations.
     headers = []
     for key, value in environ.items():
-        if key.startswith("HTTP_"):
-            name = key[5:]
-        elif key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        if key[:5] == "HTTP_":
+            name = key[5:].replace("_", "-").lower().encode("latin-1")
+        elif key in _CGI_HEADERS:
             if not value:  # CGI servers set them to "" when the request has none
                 continue
-            name = key
+            name = _CGI_HEADERS[key]
         else:
             continue
-        headers.append((name.replace("_", "-").lower().encode("latin-1"), value.encode("latin-1")))
+        headers.append((name, value.encode("latin-1")))
     return headers
 
 
-def _address(host: object, port: object) -> tuple[str, int] | None:
+def _address(host: Any, port: Any) -> tuple[str, int] | None:
     if not host:
         return None
     try:
-        return str(host), int(str(port))
-    except ValueError:
-        return str(host), 0
+        return host, int(port)
+    except (TypeError, ValueError):
+        return host, 0
 
 
 def environ_to_scope(environ: Mapping[str, Any], spec_version: str = "2.4") -> Scope:

@@ -173,29 +173,30 @@ class Exchange:
         if self.gone:
             raise ClientDisconnected("the WSGI server closed the response (client gone)")
         kind = message["type"]
-        if kind == "http.response.start":
-            if self.status is not None:
-                raise ASGIProtocolError("http.response.start sent twice")
-            self.status = int(message["status"])
-            self.headers = list(message.get("headers") or [])
-        elif kind == "http.response.body":
+        if kind == "http.response.body":  # the common message first: it is sent per chunk
             if self.status is None:
                 raise ASGIProtocolError("http.response.body sent before http.response.start")
             if self.complete:
                 raise ASGIProtocolError("http.response.body sent after the response was complete")
             body = message.get("body", b"")
             if body:
-                self._chunks.append(bytes(body))
+                self._chunks.append(body if type(body) is bytes else bytes(body))
                 self.queued += len(body)
             if not message.get("more_body", False):
                 self.complete = True
                 _resolve(self._finished)
+        elif kind == "http.response.start":
+            if self.status is not None:
+                raise ASGIProtocolError("http.response.start sent twice")
+            self.status = int(message["status"])
+            self.headers = list(message.get("headers") or [])
         else:
             raise ASGIProtocolError(
                 f"unexpected ASGI message {kind!r}: an http response sends "
                 "'http.response.start', then 'http.response.body'"
             )
-        self._wake()
+        if self._ready is not None:
+            self._wake()
         if self.queued > RESPONSE_BUFFER:
             self._drained = self._loop.create_future()
             await self._drained

@@ -139,7 +139,10 @@ class Response:
                 raise StopIteration
             exchange = self._exchange
             self._chunks, self._ended = self._runner.step(exchange.until_more, exchange.take)
-        return self._chunks.pop(0)
+        # Every chunk queued so far goes out as one: none of them waits for anything by that,
+        # and the server makes one write instead of many (WsgiToAsgi batches the same way).
+        chunks, self._chunks = self._chunks, []
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     def _check(self) -> None:
         if not self._checked:
@@ -152,11 +155,11 @@ class Response:
             self._runner.run(self._exchange.abandon(DISCONNECT_GRACE))
 
 
+_STATUS_LINES = {int(s): f"{s.value} {s.phrase}" for s in http.HTTPStatus}
+
+
 def _status_line(status: int) -> str:
-    try:
-        return f"{status} {http.HTTPStatus(status).phrase}"
-    except ValueError:
-        return f"{status} Unknown"
+    return _STATUS_LINES.get(status) or f"{status} Unknown"
 
 
 def _plain(start_response: StartResponse, status: int, body: bytes) -> list[bytes]:
