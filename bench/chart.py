@@ -1,55 +1,148 @@
-"""A bar chart of bridge's speed-up per scenario, as plain SVG (no plotting dependency)."""
+"""bench.inprocess results as a hand-written SVG bar chart and a Markdown table.
+
+    .venv/bin/python -m bench.chart [bench/results/inprocess.json]
+
+Writes ``chart.svg`` and ``inprocess.md`` next to the JSON. One group per scenario, one bar per
+adapter, each bar the adapter's rate divided by the scenario's baseline (a2wsgi, or the ASGI
+app awaited directly), on a log axis, with its value written beside it; the SPEC target is a
+dashed line in the groups that have one.
+"""
 
 from __future__ import annotations
 
+import json
 import math
+import sys
 from html import escape
 from pathlib import Path
 from typing import Any
 
-ROW, LEFT, WIDTH, TOP = 34, 300, 420, 40
-MAX_RATIO = 1000.0  # the log axis runs from 0.1x to this
+from bench.inprocess import RESULTS, markdown
+
+LABEL_W = 250  # left column: adapter names
+PLOT_W = 560
+RIGHT_W = 150  # value labels beyond the bar
+ROW_H = 19
+BAR_H = 13
+TITLE_H = 24
+GAP = 12
+TOP = 64
+LOG_MIN, LOG_MAX = -1, 3  # 0.1x .. 1000x
+COLOURS = {
+    "bridge": "#1b7f5c",
+    "bridge (per-thread)": "#1b7f5c",
+    "bridge (shared)": "#6cc2a0",
+    "a2wsgi": "#8c8c8c",
+    "asgiref": "#e09a3e",
+    "uvicorn (old WSGIMiddleware)": "#8b6fc4",
+    "direct (awaited on a loop)": "#3c78c8",
+}
 
 
-def _x(ratio: float) -> float:
-    """Position on a log axis from 0.1x to MAX_RATIO."""
-    span = math.log10(MAX_RATIO) + 1
-    clamped = min(max(ratio, 0.1), MAX_RATIO)
-    return LEFT + WIDTH * (math.log10(clamped) + 1) / span
+def x_of(ratio: float) -> float:
+    position = (math.log10(max(ratio, 10.0**LOG_MIN)) - LOG_MIN) / (LOG_MAX - LOG_MIN)
+    return LABEL_W + PLOT_W * min(position, 1.0)
 
 
-def write_chart(results: list[dict[str, Any]], path: Path) -> None:
-    height = TOP + ROW * len(results) + 40
+def ratio_label(ratio: float) -> str:
+    return f"{ratio:.2f}×" if ratio < 10 else f"{ratio:,.0f}×"
+
+
+def svg(report: dict[str, Any]) -> str:
+    results = report["results"]
+    height = TOP + sum(TITLE_H + ROW_H * len(r["adapters"]) + GAP for r in results) + 40
+    width = LABEL_W + PLOT_W + RIGHT_W
     out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{LEFT + WIDTH + 120}" height="{height}" '
-        'font-family="sans-serif" font-size="12">',
-        '<rect width="100%" height="100%" fill="white"/>',
-        '<text x="10" y="20" font-size="14" font-weight="bold">bridge ÷ baseline, same run '
-        "(log scale; the tick is the SPEC target)</text>",
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" '
+        'font-size="12">',
+        f'<rect width="{width}" height="{height}" fill="#ffffff"/>',
+        '<text x="12" y="22" font-size="16" font-weight="bold">bridge vs peers, in process: '
+        "rate ÷ baseline (log scale)</text>",
+        f'<text x="12" y="40" fill="#555">{escape(subtitle(report))}</text>',
     ]
-    for tick in (0.1, 1, 10, 100, 1000):
-        x = _x(tick)
+    bottom = height - 34
+    for exponent in range(LOG_MIN, LOG_MAX + 1):
+        x = x_of(10.0**exponent)
+        stroke = "#444" if exponent == 0 else "#dddddd"
         out.append(
-            f'<line x1="{x:.1f}" y1="{TOP - 6}" x2="{x:.1f}" y2="{height - 30}" stroke="#ddd"/>'
+            f'<line x1="{x:.1f}" y1="{TOP - 8}" x2="{x:.1f}" y2="{bottom}" stroke="{stroke}"/>'
         )
-        out.append(f'<text x="{x:.1f}" y="{height - 14}" text-anchor="middle">{tick:g}×</text>')
-    for i, r in enumerate(results):
-        y = TOP + i * ROW
-        label = (
-            r["scenario"] if " vs " in r["scenario"] else f"{r['scenario']} (vs {r['baseline']})"
-        )
-        met = r["met"]
-        colour = "#2a7" if met in (True, None) else "#d43"
-        out.append(f'<text x="{LEFT - 8}" y="{y + 16}" text-anchor="end">{escape(label)}</text>')
         out.append(
-            f'<rect x="{LEFT}" y="{y + 4}" width="{_x(r["ratio"]) - LEFT:.1f}" height="18" '
-            f'fill="{colour}"/>'
+            f'<text x="{x:.1f}" y="{bottom + 16}" text-anchor="middle" fill="#444">'
+            f"{10.0**exponent:g}×</text>"
         )
-        out.append(f'<text x="{_x(r["ratio"]) + 6:.1f}" y="{y + 17}">{r["ratio"]:.1f}×</text>')
-        if r["target"] is not None:
-            tx = _x(r["target"])
-            out.append(
-                f'<line x1="{tx:.1f}" y1="{y + 1}" x2="{tx:.1f}" y2="{y + 25}" stroke="black" stroke-width="2"/>'
-            )
+    out.append(
+        f'<text x="{LABEL_W + PLOT_W / 2:.0f}" y="{bottom + 30}" text-anchor="middle" '
+        'fill="#444">ops/s ÷ the baseline of its scenario (baseline = 1×)</text>'
+    )
+    y = TOP
+    for result in results:
+        out.extend(group(result, y))
+        y += TITLE_H + ROW_H * len(result["adapters"]) + GAP
     out.append("</svg>")
-    path.write_text("\n".join(out) + "\n")
+    return "\n".join(out) + "\n"
+
+
+def subtitle(report: dict[str, Any]) -> str:
+    return (
+        f"{report['machine']}; best of {report['repeats']} × {report['budget_s']:g} s per cell; "
+        "dashed line = SPEC target for bridge"
+    )
+
+
+def group(result: dict[str, Any], top: float) -> list[str]:
+    title = f"{result['title']}  ({result['unit']}; baseline: {result['baseline']})"
+    if result["target"] is not None:
+        state = "met" if result["met"] else "MISSED"
+        title += f"  —  target ≥ {result['target']:g}×: {state}"
+    colour = "#b00020" if result["met"] is False else "#111"
+    out = [f'<text x="12" y="{top + 16}" font-weight="bold" fill="{colour}">{escape(title)}</text>']
+    rows_top = top + TITLE_H
+    for i, adapter in enumerate(result["adapters"]):
+        y = rows_top + i * ROW_H
+        end = x_of(adapter["ratio"])
+        start = x_of(1.0)
+        left, right = min(start, end), max(start, end)
+        fill = COLOURS.get(adapter["name"], "#555")
+        weight = ' font-weight="bold"' if adapter["name"] == result["subject"] else ""
+        out.append(
+            f'<text x="{LABEL_W - 8}" y="{y + BAR_H - 2}" text-anchor="end"{weight}>'
+            f"{escape(adapter['name'])}</text>"
+        )
+        out.append(
+            f'<rect x="{left:.1f}" y="{y}" width="{max(right - left, 2):.1f}" height="{BAR_H}" '
+            f'fill="{fill}"/>'
+        )
+        label = f"{ratio_label(adapter['ratio'])}  ({adapter['best']:,.0f} {result['unit']})"
+        out.append(
+            f'<text x="{max(right, start) + 6:.1f}" y="{y + BAR_H - 2}" fill="#222"{weight}>'
+            f"{escape(label)}</text>"
+        )
+    if result["target"] is not None:
+        x = x_of(result["target"])
+        bottom = rows_top + ROW_H * len(result["adapters"]) - 4
+        out.append(
+            f'<line x1="{x:.1f}" y1="{rows_top - 4}" x2="{x:.1f}" y2="{bottom}" '
+            'stroke="#b00020" stroke-width="2" stroke-dasharray="4,3"/>'
+        )
+    return out
+
+
+def write(json_path: Path) -> tuple[Path, Path]:
+    report = json.loads(json_path.read_text())
+    chart = json_path.parent / "chart.svg"
+    table = json_path.parent / "inprocess.md"
+    chart.write_text(svg(report))
+    table.write_text(markdown(report))
+    return chart, table
+
+
+def main() -> None:
+    source = Path(sys.argv[1]) if len(sys.argv) > 1 else RESULTS / "inprocess.json"
+    for path in write(source):
+        print(f"written: {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -9,7 +9,7 @@ ASGI -> WSGI adapters are called as plain WSGI callables, the way a WSGI server'
 calls them. Each cell (one adapter in one scenario) warms up, then counts completed operations
 for a fixed time budget; the repeats of a scenario's cells are interleaved (every adapter once
 per round) and the best round is kept, so a noisy neighbour slows all of them alike. Ratios
-are taken between cells of the same run only. See bench/README-inprocess.md.
+are taken between cells of the same run only. See bench/README.md.
 """
 
 from __future__ import annotations
@@ -566,7 +566,7 @@ def main() -> None:
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2) + "\n")
-        from bench.inprocess_chart import write  # here: it imports this module
+        from bench.chart import write  # here: it imports this module
 
         print("written:", args.json, *write(args.json))
 
