@@ -2,7 +2,10 @@
 
 Everything here runs on the request's event loop; the WSGI thread reaches it only through the
 runner (``Runner.step``), which in per-thread mode is the same thread and in shared mode hands
-the work to the loop's thread.
+the work to the loop's thread. ``wsgi.input`` is always read by the request's own WSGI thread:
+in per-thread mode inside ``receive()``; on a shared loop, which must never block, ``receive()``
+asks for a chunk and the WSGI thread, woken from ``step``, reads it (``feed``) and hands it
+over. So a stalled upload holds only its own server thread, never a pool every request shares.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ class Exchange:
         self._timeout = timeout
         self._body_done = self._remaining == 0
         self._empty_body = self._body_done  # still owed its one http.request (the ASGI spec)
-        self._read_off_loop = isinstance(runner, SharedRunner)  # a shared loop must not block
+        self._shared = isinstance(runner, SharedRunner)  # a shared loop must not block on reads
         self.status: int | None = None
         self.headers: list[tuple[bytes, bytes]] = []
         self._chunks: list[bytes] = []
@@ -39,12 +42,15 @@ class Exchange:
         self.complete = False  # the app sent its last body chunk
         self.gone = False  # the WSGI server closed the response early
         self.timed_out = False
+        self.answered = False  # the WSGI side has the status and the first chunk (or the end)
         self.task_done = False
         self.error: BaseException | None = None
         self._task: asyncio.Task[None] | None = None
         self._ready: Waiter | None = None
         self._drained: asyncio.Future[None] | None = None
         self._finished: asyncio.Future[None] | None = None
+        self._reading: asyncio.Future[Message] | None = None  # shared: a read the app awaits
+        self._wanted: asyncio.Future[Message] | None = None  # ... not yet claimed by the thread
 
     # -- the WSGI side's view -------------------------------------------------------------------
 
@@ -52,19 +58,37 @@ class Exchange:
         self._runner.spawn(self._run(app, scope))
 
     def until_first_chunk(self) -> Waiter | None:
-        if self.task_done or (self.status is not None and (self.queued or self.complete)):
+        if self.task_done or self._wanted is not None:
+            return None
+        if self.status is not None and (self.queued or self.complete):
             return None
         return self._wait()
 
     def until_more(self) -> Waiter | None:
-        return None if self.queued or self.task_done else self._wait()
+        return None if self.queued or self.task_done or self._wanted is not None else self._wait()
 
-    def take(self) -> tuple[list[bytes], bool]:
-        """The chunks sent so far (the app may send more), and whether the app has ended:
-        taken together, so no chunk can slip in between."""
+    def take(self) -> tuple[list[bytes], bool, asyncio.Future[Message] | None]:
+        """The chunks sent so far (the app may send more), whether the app has ended (taken
+        together, so no chunk can slip in between) and, on a shared loop, a body read the app
+        waits for: claimed only when no chunk is due, so the server has every chunk before its
+        thread blocks on ``wsgi.input`` (a client may send more only once it has them)."""
         chunks, self._chunks, self.queued = self._chunks, [], 0
         _resolve(self._drained)
-        return chunks, self.task_done
+        if self.status is not None and (chunks or self.complete):
+            self.answered = True
+        read = None
+        if self._wanted is not None and not chunks:
+            read, self._wanted = self._wanted, None
+        return chunks, self.task_done, read
+
+    def feed(self, read: asyncio.Future[Message]) -> None:
+        """Shared loop, in the WSGI thread: read the chunk the app asked for and hand it over."""
+        try:
+            message = self._read_body()
+        except Exception as exc:
+            self._loop.call_soon_threadsafe(_settle, read, None, exc)
+        else:
+            self._loop.call_soon_threadsafe(_settle, read, message, None)
 
     def raise_if_failed(self) -> None:
         """Raise what went wrong, if anything, once the app's task is done."""
@@ -86,6 +110,9 @@ class Exchange:
         """The server closed the response early: tell the app, give it ``grace`` seconds."""
         self.gone = True
         _resolve(self._finished)
+        self._wanted = None
+        if self._reading is not None and not self._reading.done():
+            self._reading.set_result({"type": "http.disconnect"})
         if self._drained is not None and not self._drained.done():
             self._drained.set_exception(ClientDisconnected("the WSGI server closed the response"))
         task = self._task
@@ -131,7 +158,9 @@ class Exchange:
             self._wake()
 
     def _time_out(self) -> None:
-        if self.status is None and self._task is not None:
+        # Until the first body chunk nothing can reach the client (PEP 3333 sends the headers
+        # with it), so a start message alone does not stop the clock.
+        if not self.answered and self._task is not None:
             logger.error(
                 "bridge: the ASGI app did not start its response within %ss: 504", self._timeout
             )
@@ -140,8 +169,8 @@ class Exchange:
 
     async def _receive(self) -> Message:
         if not self._body_done and not self.gone:
-            if self._read_off_loop:
-                return await self._loop.run_in_executor(None, self._read_body)
+            if self._shared:
+                return await self._ask_for_body()
             if self._chunks:
                 # Let the server take what the app sent before this thread blocks on wsgi.input:
                 # a client may send more only once it has that (an echo in lock-step).
@@ -153,6 +182,20 @@ class Exchange:
         if self._finished is not None and not self._finished.done():
             await asyncio.shield(self._finished)
         return {"type": "http.disconnect"}
+
+    async def _ask_for_body(self) -> Message:
+        if self._reading is not None:  # another receive() call is reading: queue up behind it
+            await asyncio.wait([self._reading])
+            return await self._receive()
+        reading: asyncio.Future[Message] = self._loop.create_future()
+        self._reading = self._wanted = reading
+        self._wake()
+        try:
+            return await reading
+        finally:
+            self._reading = None
+            if self._wanted is reading:  # cancelled before the WSGI thread took it on
+                self._wanted = None
 
     def _read_body(self) -> Message:
         size = (
@@ -214,6 +257,17 @@ class Exchange:
 def _resolve(future: asyncio.Future[None] | None) -> None:
     if future is not None and not future.done():
         future.set_result(None)
+
+
+def _settle(
+    future: asyncio.Future[Message], message: Message | None, error: Exception | None
+) -> None:
+    if future.done():  # the app's task was cancelled meanwhile
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(message or {"type": "http.disconnect"})
 
 
 def _content_length(environ: Environ) -> int | None:

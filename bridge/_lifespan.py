@@ -43,7 +43,7 @@ class Lifespan:
         answer = await self._answers.get()
         if answer["type"] == "lifespan.startup.failed":
             self.failure = answer.get("message") or "the app sent lifespan.startup.failed"
-            logger.error("bridge: ASGI lifespan startup failed: %s", self.failure)
+            _log_failure("startup", answer)
         elif answer["type"] == "unsupported":
             self._task = None
 
@@ -66,10 +66,10 @@ class Lifespan:
                 # (uvicorn reads it the same way).
                 logger.debug("bridge: the ASGI app does not support lifespan: %r", exc)
                 await answers.put({"type": "unsupported"})
-            else:
-                logger.exception("bridge: the ASGI app's lifespan raised")
+            else:  # logged once, with its traceback, by whoever waits for the answer
                 failed = "shutdown" if answered else "startup"
-                await answers.put({"type": f"lifespan.{failed}.failed", "message": repr(exc)})
+                message = {"type": f"lifespan.{failed}.failed", "message": repr(exc)}
+                await answers.put({**message, "exception": exc})
             return
         if not answered:  # returned at once: the app ignores lifespan
             if self.mode == "on":
@@ -88,4 +88,15 @@ class Lifespan:
             self._task.cancel()
             return
         if answer["type"] == "lifespan.shutdown.failed":
-            logger.error("bridge: ASGI lifespan shutdown failed: %s", answer.get("message"))
+            _log_failure("shutdown", answer)
+
+
+def _log_failure(phase: str, answer: Message) -> None:
+    """One log record per failure: the app's message, and the traceback if it raised."""
+    exception = answer.get("exception")
+    logger.error(
+        "bridge: ASGI lifespan %s failed: %s",
+        phase,
+        answer.get("message") or f"the app sent lifespan.{phase}.failed",
+        exc_info=exception if isinstance(exception, BaseException) else None,
+    )

@@ -147,7 +147,13 @@ class SharedRunner(Runner):
 
 
 class Loops:
-    """Which runner serves the calling thread, per the adapter's ``loop`` mode."""
+    """Which runner serves the calling thread, per the adapter's ``loop`` mode.
+
+    A thread whose own event loop is running (a WSGI test client called from async code, an
+    ASGI app calling a wrapped app synchronously) cannot run a second loop, so it is served by
+    the shared loop whatever the mode: it blocks its caller, as any WSGI call from async code
+    does, but works.
+    """
 
     def __init__(self, app: ASGIApp, mode: str, lifespan: str) -> None:
         self._app = app
@@ -156,11 +162,12 @@ class Loops:
         self._pid = os.getpid()
         self._lock = threading.Lock()
         self._local = threading.local()
-        self._runners: list[Runner] = []
+        self._runners: list[Runner] = []  # per-thread loops
+        self._shared: SharedRunner | None = None
 
     def get(self) -> Runner:
         runner: Runner | None = getattr(self._local, "runner", None)
-        if runner is not None and self._pid == os.getpid():
+        if runner is not None and self._pid == os.getpid() and _running_loop() is None:
             return runner
         return self._new_runner()
 
@@ -168,14 +175,11 @@ class Loops:
         with self._lock:
             if self._pid != os.getpid():
                 # A forked child: the parent's loops and threads are not ours to run or close.
-                self._pid, self._runners, self._local = os.getpid(), [], threading.local()
-            if self._mode == "shared":
-                if not self._runners:
-                    shared = SharedRunner(self._app, self._lifespan)
-                    shared.start()
-                    self._runners.append(shared)
-                self._local.runner = self._runners[0]
-                return self._runners[0]
+                self._pid, self._runners, self._shared = os.getpid(), [], None
+                self._local = threading.local()
+            running = _running_loop()
+            if self._mode == "shared" or running is not None:
+                return self._get_shared(running)
             # One look at each thread: one that ends between two looks would be dropped unclosed.
             alive: list[Runner] = []
             ended: list[Runner] = []
@@ -189,10 +193,29 @@ class Loops:
         self._local.runner = runner
         return runner
 
+    def _get_shared(self, running: asyncio.AbstractEventLoop | None) -> SharedRunner:
+        """The shared loop (made on first use); the caller holds the lock."""
+        if self._shared is None:
+            self._shared = SharedRunner(self._app, self._lifespan)
+            self._shared.start()
+        if running is self._shared.loop:
+            raise RuntimeError(
+                "AsgiToWsgi called synchronously from a task on its own shared loop: it would "
+                "wait for itself forever"
+            )
+        if running is None:
+            self._local.runner = self._shared
+        return self._shared
+
     def close(self) -> None:
         """Shut down every loop's lifespan and close the loops (the next request starts anew)."""
         with self._lock:
-            runners, self._runners = self._runners, []
+            runners: list[Runner] = [*self._runners, *([self._shared] if self._shared else [])]
+            self._runners, self._shared = [], None
             self._local = threading.local()
         for runner in runners:
             runner.close()
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    return asyncio._get_running_loop()

@@ -7,8 +7,9 @@ time the server asks the iterable for more, the next chunks. So a chunk reaches 
 soon as the app sends it, and the app cannot run ahead of the client by more than
 ``RESPONSE_BUFFER`` bytes: ``send()`` waits until the server has taken them.
 
-``receive()`` reads ``wsgi.input`` on demand, ``chunk_size`` bytes a message (no read-ahead).
-After the body it waits until the response is complete or the server closed the iterable, then
+``receive()`` reads ``wsgi.input`` on demand, ``chunk_size`` bytes a message (no read-ahead),
+always in the request's own WSGI thread (on a shared loop the thread is woken to read). After
+the body it waits until the response is complete or the server closed the iterable, then
 returns ``http.disconnect``. Closing the iterable early makes ``send()`` raise
 ``ClientDisconnected`` and ``receive()`` return ``http.disconnect``; an app still running
 ``DISCONNECT_GRACE`` seconds later is cancelled, so nothing stays pending on the loop.
@@ -23,7 +24,7 @@ from collections.abc import Iterable
 
 from ._environ import decode_headers, environ_to_scope
 from ._exchange import Exchange
-from ._loops import Loops, Runner
+from ._loops import Loops, Ready, Runner
 from ._types import ASGIApp, Environ, StartResponse
 
 logger = logging.getLogger("bridge")
@@ -82,7 +83,7 @@ class AsgiToWsgi:
         exchange.start(self.asgi_app, scope)
         response = Response(exchange, runner)
         status, headers = response.first()
-        if status is None:  # timed out before the response started
+        if status is None or exchange.timed_out:  # no response within the timeout
             return _plain(start_response, 504, b"Gateway Timeout")
         try:
             start_response(_status_line(status), decode_headers(headers))
@@ -124,7 +125,7 @@ class Response:
         answers a clean 500: no header has gone out.
         """
         exchange = self._exchange
-        self._chunks, self._ended = self._runner.step(exchange.until_first_chunk, exchange.take)
+        self._chunks, self._ended = self._pull(exchange.until_first_chunk)
         if self._ended:
             self._check()
         return exchange.status, exchange.headers
@@ -137,12 +138,20 @@ class Response:
             if self._ended:
                 self._check()  # an error now, after the headers: the server drops the connection
                 raise StopIteration
-            exchange = self._exchange
-            self._chunks, self._ended = self._runner.step(exchange.until_more, exchange.take)
+            self._chunks, self._ended = self._pull(self._exchange.until_more)
         # Every chunk queued so far goes out as one: none of them waits for anything by that,
         # and the server makes one write instead of many (WsgiToAsgi batches the same way).
         chunks, self._chunks = self._chunks, []
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def _pull(self, ready: Ready) -> tuple[list[bytes], bool]:
+        """Run the loop until ``ready``; on a shared loop, read for the app meanwhile."""
+        exchange = self._exchange
+        while True:
+            chunks, ended, read = self._runner.step(ready, exchange.take)
+            if read is None:
+                return chunks, ended
+            exchange.feed(read)  # only a shared loop asks: chunks is empty, the app waits
 
     def _check(self) -> None:
         if not self._checked:
