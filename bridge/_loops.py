@@ -174,9 +174,7 @@ class Loops:
     def _new_runner(self) -> Runner:
         with self._lock:
             if self._pid != os.getpid():
-                # A forked child: the parent's loops and threads are not ours to run or close.
-                self._pid, self._runners, self._shared = os.getpid(), [], None
-                self._local = threading.local()
+                self._forget_parent()
             running = _running_loop()
             if self._mode == "shared" or running is not None:
                 return self._get_shared(running)
@@ -210,11 +208,24 @@ class Loops:
     def close(self) -> None:
         """Shut down every loop's lifespan and close the loops (the next request starts anew)."""
         with self._lock:
+            if self._pid != os.getpid():  # a forked child that never served (atexit still runs)
+                self._forget_parent()
+                return
             runners: list[Runner] = [*self._runners, *([self._shared] if self._shared else [])]
             self._runners, self._shared = [], None
             self._local = threading.local()
         for runner in runners:
             runner.close()
+
+    def _forget_parent(self) -> None:
+        """In a forked child: the loops are copies of the parent's. Running their lifespan
+        shutdown would repeat the parent's, and the shared loop's thread does not exist here
+        (waiting for it would never end), so only the copies' file descriptors are closed."""
+        for runner in self._runners:
+            with contextlib.suppress(Exception):
+                runner.loop.close()
+        self._pid, self._runners, self._shared = os.getpid(), [], None
+        self._local = threading.local()
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

@@ -7,7 +7,10 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import os
+import signal
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -234,3 +237,36 @@ def test_a_failed_startup_is_one_log_record_with_its_traceback(
     assert len(records) == 1 and "db unreachable" in records[0].getMessage()
     assert (records[0].exc_info is not None) == (mode == "on")
     adapter.close()
+
+
+# -- a forked child that never serves ----------------------------------------------------------------
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.filterwarnings("ignore:.*fork.*:DeprecationWarning")
+@pytest.mark.parametrize("mode", MODES)
+def test_a_forked_child_that_never_served_exits_without_the_parents_shutdown(mode: str) -> None:
+    """gunicorn --preload with a warm-up request in the master: a worker that exits before its
+    first request still runs ``close()`` at exit. It must neither repeat the parent's lifespan
+    shutdown nor wait for the parent's shared loop thread, which the child does not have."""
+    events: list[str] = []
+    adapter = AsgiToWsgi(lifespan_app(events), loop=mode)
+    call(adapter)  # the parent's loop (and, in shared mode, its thread) exist before the fork
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through its exit code
+        code = 1
+        try:
+            adapter.close()
+            code = 3 if "lifespan.shutdown" in events else 0
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + 5
+    while (ended := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if ended[0] == 0:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        pytest.fail("the child's close() hung on the parent's shared loop")
+    assert os.waitstatus_to_exitcode(ended[1]) == 0, "the child ran the parent's lifespan shutdown"
+    adapter.close()
+    assert events == ["lifespan.startup", "lifespan.shutdown"]
