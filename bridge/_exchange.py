@@ -231,7 +231,7 @@ class Exchange:
         elif kind == "http.response.start":
             if self.status is not None:
                 raise ASGIProtocolError("http.response.start sent twice")
-            self.status = int(message["status"])
+            self.status = _status(message)
             self.headers = list(message.get("headers") or [])
         else:
             raise ASGIProtocolError(
@@ -268,6 +268,15 @@ def _settle(
         future.set_exception(error)
     else:
         future.set_result(message or {"type": "http.disconnect"})
+
+
+def _status(message: Message) -> int:
+    status = message.get("status")
+    if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 999:
+        raise ASGIProtocolError(
+            f"http.response.start needs an int status of three digits, got {status!r}"
+        )
+    return int(status)  # an IntEnum such as HTTPStatus.OK is an int too
 
 
 def _content_length(environ: Environ) -> int | None:

@@ -71,6 +71,15 @@ class AsgiToWsgi:
         self._atexit = False
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        """Serve one request: the PEP 3333 entry point a WSGI server calls.
+
+        Returns once the app has sent its status, headers and first body chunk (or ended);
+        the iterable then yields each further chunk as the app sends it. An app error before
+        that point is raised from here, so the server answers 500 with nothing sent yet.
+
+        Raises:
+            ASGIProtocolError: the app broke the ASGI HTTP message order or format.
+        """
         runner = self._runner()
         if runner.lifespan.failure is not None:
             return _plain(
@@ -97,7 +106,9 @@ class AsgiToWsgi:
 
         Registered with ``atexit`` on first use, which gunicorn's workers reach on SIGTERM;
         for a server whose workers exit without it, call it from the worker-exit hook (in a
-        gunicorn config: ``worker_exit = lambda server, worker: app.close()``).
+        gunicorn config: ``worker_exit = lambda server, worker: app.close()``). Call it once the
+        server has stopped handing in requests: a loop in use by a request is not shut down.
+        The next request after it starts afresh (a new loop and lifespan).
         """
         self._loops.close()
 

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from http import HTTPStatus
 from typing import Any
 from wsgiref.validate import validator
 
@@ -185,6 +186,14 @@ def call(app: Any, env: dict[str, Any] | None = None) -> tuple[Started, list[byt
 async def hello(scope: Scope, receive: Any, send: Any) -> None:
     await send({"type": "http.response.start", "status": 200, "headers": [(b"x-a", b"1")]})
     await send({"type": "http.response.body", "body": b"hello"})
+
+
+def test_an_int_enum_status_is_a_status() -> None:
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": HTTPStatus.ACCEPTED})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    assert call(AsgiToWsgi(app, lifespan="off"))[0].calls == [("202 Accepted", [])]
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -408,6 +417,9 @@ def test_error_after_a_complete_response_is_logged_and_the_response_stands(
         ([{"type": "http.response.body", "body": b"x"}], "before http.response.start"),
         ([{"type": "http.response.start", "status": 200}] * 2, "sent twice"),
         ([{"type": "http.response.push", "path": "/"}], "unexpected ASGI message"),
+        ([{"type": "http.response.start"}], "int status of three digits, got None"),
+        ([{"type": "http.response.start", "status": "200"}], "int status of three digits"),
+        ([{"type": "http.response.start", "status": 42}], "int status of three digits, got 42"),
         (
             [
                 {"type": "http.response.start", "status": 200},
