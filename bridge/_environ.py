@@ -218,12 +218,28 @@ def environ_to_scope(environ: Mapping[str, Any], spec_version: str = "2.4") -> S
 
 
 def decode_headers(headers: Iterable[tuple[bytes, bytes]]) -> Headers:
-    """ASGI response headers as PEP 3333 wants them: latin-1 ``str``, hop-by-hop dropped."""
+    """ASGI response headers as PEP 3333 wants them: latin-1 ``str``, hop-by-hop dropped.
+
+    A name that is not an HTTP token, or CR, LF or NUL in a value, is refused: not every WSGI
+    server checks (wsgiref writes them out), and passed on they split the response.
+    """
     out = []
     for name, value in headers:
         if not isinstance(name, bytes) or not isinstance(value, bytes):
             raise ASGIProtocolError(f"response header names and values must be bytes: {name!r}")
         text = name.decode("latin-1")
-        if text.lower() not in HOP_BY_HOP:
-            out.append((text, value.decode("latin-1")))
+        if text not in _CHECKED_NAMES:  # an app sends the same few names: check each once
+            if text.lower() in HOP_BY_HOP:
+                continue
+            if not _TOKEN.match(text):
+                raise ASGIProtocolError(f"response header name is not an HTTP token: {name!r}")
+            if len(_CHECKED_NAMES) < 1024:
+                _CHECKED_NAMES.add(text)
+        if _FORBIDDEN_IN_BYTES.search(value):
+            raise ASGIProtocolError(f"response header {name!r} has CR, LF or NUL in its value")
+        out.append((text, value.decode("latin-1")))
     return out
+
+
+_CHECKED_NAMES: set[str] = set()  # valid, not hop-by-hop; bounded so no app can grow it forever
+_FORBIDDEN_IN_BYTES = re.compile(rb"[\x00\r\n]")

@@ -231,7 +231,8 @@ class Exchange:
         elif kind == "http.response.start":
             if self.status is not None:
                 raise ASGIProtocolError("http.response.start sent twice")
-            self.status = _status(message)
+            status = message.get("status")
+            self.status = status if type(status) is int and 99 < status < 1000 else _status(status)
             self.headers = list(message.get("headers") or [])
         else:
             raise ASGIProtocolError(
@@ -270,8 +271,7 @@ def _settle(
         future.set_result(message or {"type": "http.disconnect"})
 
 
-def _status(message: Message) -> int:
-    status = message.get("status")
+def _status(status: object) -> int:
     if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 999:
         raise ASGIProtocolError(
             f"http.response.start needs an int status of three digits, got {status!r}"

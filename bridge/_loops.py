@@ -228,5 +228,5 @@ class Loops:
         self._local = threading.local()
 
 
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    return asyncio._get_running_loop()
+# The C function itself (asyncio's documented low-level API): checked on every request.
+_running_loop = asyncio._get_running_loop

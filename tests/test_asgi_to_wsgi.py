@@ -188,6 +188,28 @@ async def hello(scope: Scope, receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": b"hello"})
 
 
+@pytest.mark.parametrize(
+    ("header", "rule"),
+    [
+        ((b"x-a", b"1\r\nSet-Cookie: evil=1"), "CR, LF or NUL"),
+        ((b"x-a", b"nul\x00"), "CR, LF or NUL"),
+        ((b"bad name", b"v"), "not an HTTP token"),
+        ((b"", b"v"), "not an HTTP token"),
+    ],
+)
+def test_response_headers_that_would_split_the_response_are_refused(
+    header: tuple[bytes, bytes], rule: str
+) -> None:
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [header]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    started = Started()
+    with pytest.raises(ASGIProtocolError, match=rule):
+        AsgiToWsgi(app, lifespan="off")(environ(), started)
+    assert started.calls == []
+
+
 def test_an_int_enum_status_is_a_status() -> None:
     async def app(scope: Scope, receive: Any, send: Any) -> None:
         await send({"type": "http.response.start", "status": HTTPStatus.ACCEPTED})
