@@ -1,8 +1,10 @@
-"""bench.inprocess results as a hand-written SVG bar chart and a Markdown table.
+"""bench.inprocess / bench.http_bench results as a hand-written SVG bar chart and a Markdown table.
 
     .venv/bin/python -m bench.chart [bench/results/inprocess.json]
+    .venv/bin/python -m bench.chart bench/results/http.json
 
-Writes ``chart.svg`` and ``inprocess.md`` next to the JSON. One group per scenario, one bar per
+Writes ``chart.svg`` and ``inprocess.md`` next to ``inprocess.json`` (``http_chart.svg`` and
+``http.md`` next to ``http.json``). One group per scenario, one bar per
 adapter, each bar the adapter's rate divided by the scenario's baseline (a2wsgi, or the ASGI
 app awaited directly), on a log axis, with its value written beside it; the SPEC target is a
 dashed line in the groups that have one.
@@ -36,6 +38,10 @@ COLOURS = {
     "asgiref": "#e09a3e",
     "uvicorn (old WSGIMiddleware)": "#8b6fc4",
     "direct (awaited on a loop)": "#3c78c8",
+    "Flask native on gunicorn gthread": "#3c78c8",
+    "FastAPI native on uvicorn": "#3c78c8",
+    "bare ASGI hello on uvicorn (ceiling)": "#b9cde8",
+    "bare WSGI hello on gthread (ceiling)": "#b9cde8",
 }
 
 
@@ -57,7 +63,7 @@ def svg(report: dict[str, Any]) -> str:
         f'viewBox="0 0 {width} {height}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" '
         'font-size="12">',
         f'<rect width="{width}" height="{height}" fill="#ffffff"/>',
-        '<text x="12" y="22" font-size="16" font-weight="bold">bridge vs peers, in process: '
+        f'<text x="12" y="22" font-size="16" font-weight="bold">bridge vs peers, {where(report)}: '
         "rate ÷ baseline (log scale)</text>",
         f'<text x="12" y="40" fill="#555">{escape(subtitle(report))}</text>',
     ]
@@ -82,6 +88,16 @@ def svg(report: dict[str, Any]) -> str:
         y += TITLE_H + ROW_H * len(result["adapters"]) + GAP
     out.append("</svg>")
     return "\n".join(out) + "\n"
+
+
+def over_http(report: dict[str, Any]) -> bool:
+    return "connections" in report  # bench.http_bench's report
+
+
+def where(report: dict[str, Any]) -> str:
+    if over_http(report):
+        return f"over HTTP on 127.0.0.1 ({report['connections']} connections)"
+    return "in process"
 
 
 def subtitle(report: dict[str, Any]) -> str:
@@ -131,10 +147,17 @@ def group(result: dict[str, Any], top: float) -> list[str]:
 
 def write(json_path: Path) -> tuple[Path, Path]:
     report = json.loads(json_path.read_text())
-    chart = json_path.parent / "chart.svg"
-    table = json_path.parent / "inprocess.md"
+    if over_http(report):
+        from bench.http_bench import markdown as http_markdown
+
+        chart = json_path.parent / f"{json_path.stem}_chart.svg"
+        table = json_path.with_suffix(".md")
+        table.write_text(http_markdown(report))
+    else:
+        chart = json_path.parent / "chart.svg"
+        table = json_path.parent / "inprocess.md"
+        table.write_text(markdown(report))
     chart.write_text(svg(report))
-    table.write_text(markdown(report))
     return chart, table
 
 
