@@ -167,7 +167,7 @@ class Loops:
 
     def get(self) -> Runner:
         runner: Runner | None = getattr(self._local, "runner", None)
-        if runner is not None and self._pid == os.getpid() and _running_loop() is None:
+        if runner is not None and self._pid == os.getpid() and running_loop() is None:
             return runner
         return self._new_runner()
 
@@ -175,7 +175,7 @@ class Loops:
         with self._lock:
             if self._pid != os.getpid():
                 self._forget_parent()
-            running = _running_loop()
+            running = running_loop()
             if self._mode == "shared" or running is not None:
                 return self._get_shared(running)
             # One look at each thread: one that ends between two looks would be dropped unclosed.
@@ -229,4 +229,4 @@ class Loops:
 
 
 # The C function itself (asyncio's documented low-level API): checked on every request.
-_running_loop = asyncio._get_running_loop
+running_loop = asyncio._get_running_loop

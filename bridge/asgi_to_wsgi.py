@@ -17,14 +17,15 @@ returns ``http.disconnect``. Closing the iterable early makes ``send()`` raise
 
 from __future__ import annotations
 
-import atexit
 import http
 import logging
+import threading
+import weakref
 from collections.abc import Iterable
 
 from ._environ import decode_headers, environ_to_scope
 from ._exchange import Exchange
-from ._loops import Loops, Ready, Runner
+from ._loops import Loops, Ready, Runner, running_loop
 from ._types import ASGIApp, Environ, StartResponse
 
 logger = logging.getLogger("bridge")
@@ -68,7 +69,7 @@ class AsgiToWsgi:
         self.timeout = timeout
         self.chunk_size = chunk_size
         self._loops = Loops(asgi_app, loop, lifespan)
-        self._atexit = False
+        self._finalizer: weakref.finalize[[Loops], AsgiToWsgi] | None = None
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         """Serve one request: the PEP 3333 entry point a WSGI server calls.
@@ -90,7 +91,7 @@ class AsgiToWsgi:
         scope["extensions"] = {}
         exchange = Exchange(runner, environ, self.chunk_size, self.timeout)
         exchange.start(self.asgi_app, scope)
-        response = Response(exchange, runner)
+        response = Response(exchange, runner, self)
         status, headers = response.first()
         if status is None or exchange.timed_out:  # no response within the timeout
             return _plain(start_response, 504, b"Gateway Timeout")
@@ -104,7 +105,8 @@ class AsgiToWsgi:
     def close(self) -> None:
         """Run the ASGI lifespan shutdown on every loop and close the loops.
 
-        Registered with ``atexit`` on first use, which gunicorn's workers reach on SIGTERM;
+        Runs by itself at interpreter exit, which gunicorn's workers reach on SIGTERM, and when
+        the adapter is garbage-collected (so a dropped adapter leaves no loop or fd behind);
         for a server whose workers exit without it, call it from the worker-exit hook (in a
         gunicorn config: ``worker_exit = lambda server, worker: app.close()``). Call it once the
         server has stopped handing in requests: a loop in use by a request is not shut down.
@@ -113,18 +115,20 @@ class AsgiToWsgi:
         self._loops.close()
 
     def _runner(self) -> Runner:
-        if not self._atexit:
-            self._atexit = True
-            atexit.register(self.close)
+        if self._finalizer is None:
+            # weakref.finalize also runs at interpreter exit, like atexit, but holds only the
+            # loops: an adapter dropped early is not kept alive, with its loops, until then.
+            self._finalizer = weakref.finalize(self, _close_loops, self._loops)
         return self._loops.get()
 
 
 class Response:
     """The WSGI iterable: each ``next()`` runs the loop until the app has sent more body."""
 
-    def __init__(self, exchange: Exchange, runner: Runner) -> None:
+    def __init__(self, exchange: Exchange, runner: Runner, adapter: AsgiToWsgi) -> None:
         self._exchange = exchange
         self._runner = runner
+        self._adapter = adapter  # alive while a response is: collecting it closes the loops
         self._chunks: list[bytes] = []
         self._ended = False  # the app's task is done: what it sent is all there is
         self._checked = False
@@ -173,6 +177,15 @@ class Response:
         """The server is done with the response: end the app's task, early or not."""
         if not self._exchange.task_done:
             self._runner.run(self._exchange.abandon(DISCONNECT_GRACE))
+
+
+def _close_loops(loops: Loops) -> None:
+    """Close a collected adapter's loops. Collection may happen in a thread whose own event
+    loop is running, where no other loop can run: then a short-lived thread does it."""
+    if running_loop() is None:
+        loops.close()
+    else:
+        threading.Thread(target=loops.close, name="bridge-close", daemon=True).start()
 
 
 _STATUS_LINES = {int(s): f"{s.value} {s.phrase}" for s in http.HTTPStatus}

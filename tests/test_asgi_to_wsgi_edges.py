@@ -5,6 +5,7 @@ record per lifespan failure. Hand-written ASGI apps driven through the WSGI call
 from __future__ import annotations
 
 import asyncio
+import gc
 import io
 import logging
 import os
@@ -13,6 +14,7 @@ import threading
 import time
 from typing import Any
 
+import psutil
 import pytest
 
 from bridge import AsgiToWsgi
@@ -270,3 +272,55 @@ def test_a_forked_child_that_never_served_exits_without_the_parents_shutdown(mod
     assert os.waitstatus_to_exitcode(ended[1]) == 0, "the child ran the parent's lifespan shutdown"
     adapter.close()
     assert events == ["lifespan.startup", "lifespan.shutdown"]
+
+
+# -- an adapter that is dropped ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_dropped_adapter_shuts_its_loops_down_and_frees_their_fds(mode: str) -> None:
+    """Built per mount or per test and then dropped: nothing (atexit) keeps it, its loops and
+    their file descriptors alive until the interpreter exits."""
+    process = psutil.Process()
+    events: list[str] = []
+    call(AsgiToWsgi(lifespan_app([]), loop=mode))  # warm up: imports, the first loop's leftovers
+    gc.collect()
+    fds, threads = process.num_fds(), threading.active_count()
+    for _ in range(20):
+        adapter = AsgiToWsgi(lifespan_app(events), loop=mode)
+        call(adapter)
+        del adapter
+    gc.collect()
+    assert events.count("lifespan.shutdown") == events.count("lifespan.startup") == 20
+    assert process.num_fds() == fds and threading.active_count() == threads
+
+
+def test_an_adapter_dropped_in_async_code_is_closed_by_a_helper_thread() -> None:
+    events: list[str] = []
+
+    async def caller() -> None:
+        adapter = AsgiToWsgi(lifespan_app(events))
+        call(adapter)  # this thread runs a loop: served by the shared one
+        del adapter  # collected here, where no other loop can run
+
+    asyncio.run(caller())
+    for thread in threading.enumerate():
+        if thread.name == "bridge-close":
+            thread.join(10)
+    assert events == ["lifespan.startup", "lifespan.shutdown"]
+
+
+def test_a_response_keeps_its_adapter_alive() -> None:
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        for piece in (b"one", b"two", b"three"):
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
+            await asyncio.sleep(0.01)
+        await send({"type": "http.response.body", "body": b""})
+
+    iterable = AsgiToWsgi(app, lifespan="off")(environ(), Started())  # no other reference
+    gc.collect()
+    try:
+        assert b"".join(iterable) == b"onetwothree"
+    finally:
+        iterable.close()  # type: ignore[attr-defined]
