@@ -24,10 +24,10 @@ class WSGIMiddleware(WsgiToAsgi):
 class ASGIMiddleware(AsgiToWsgi):
     """``ASGIMiddleware(app, wait_time=None, loop=None)``: the signature of a2wsgi's class.
 
-    ``wait_time`` becomes the response-start ``timeout``. A ``loop`` given as an event loop
-    object selects the shared mode (bridge runs its own loop thread; a2wsgi's meaning of
-    "run on this loop" would block it from a WSGI thread).
+    ``wait_time`` becomes the response-start ``timeout``. A ``loop`` given (an event loop the
+    caller runs in a thread of their own) runs every request on it, as a2wsgi does; without
+    one, each server thread gets its own loop (bridge's fast path).
     """
 
     def __init__(self, app: ASGIApp, wait_time: float | None = None, loop: Any = None) -> None:
-        super().__init__(app, timeout=wait_time, loop="per-thread" if loop is None else "shared")
+        super().__init__(app, timeout=wait_time, loop="per-thread" if loop is None else loop)

@@ -10,6 +10,8 @@ Theory of operation.
   down (lifespan shutdown, then ``close()``), so a thread-per-request server leaves none behind.
 - Shared: one daemon thread runs one loop forever; WSGI threads hand it work with
   ``run_coroutine_threadsafe``. Slower, but every request sees the same loop-bound resources.
+  The loop may also be the caller's own, already running in a thread of theirs (a2wsgi's
+  ``loop=`` argument): then bridge neither starts nor stops nor closes it.
 
 Each loop owns a ``Lifespan`` started before its first request.
 """
@@ -59,8 +61,10 @@ Ready = Callable[[], Waiter | None]
 class Runner:
     """A loop, its lifespan, and how a WSGI thread runs a coroutine on it."""
 
-    def __init__(self, app: ASGIApp, lifespan: str) -> None:
-        self.loop = asyncio.new_event_loop()
+    def __init__(
+        self, app: ASGIApp, lifespan: str, loop: asyncio.AbstractEventLoop | None = None
+    ) -> None:
+        self.loop = loop if loop is not None else asyncio.new_event_loop()
         self.lifespan = Lifespan(app, lifespan)
         self.thread = threading.current_thread()
 
@@ -108,12 +112,21 @@ class Runner:
 
 
 class SharedRunner(Runner):
-    """The loop runs forever on a daemon thread of its own; WSGI threads submit to it."""
+    """The loop runs forever on a daemon thread of its own (or the caller's, if ``loop`` is
+    given: it must be running already); WSGI threads submit to it."""
 
-    def __init__(self, app: ASGIApp, lifespan: str) -> None:
-        super().__init__(app, lifespan)
-        self.thread = threading.Thread(target=self._serve, name="bridge-asgi-loop", daemon=True)
-        self.thread.start()
+    def __init__(
+        self, app: ASGIApp, lifespan: str, loop: asyncio.AbstractEventLoop | None = None
+    ) -> None:
+        super().__init__(app, lifespan, loop)
+        self._owned = loop is None
+        if loop is not None and not loop.is_running():
+            raise RuntimeError(
+                "the event loop given to AsgiToWsgi must be running, in a thread of its own"
+            )
+        if self._owned:
+            self.thread = threading.Thread(target=self._serve, name="bridge-asgi-loop", daemon=True)
+            self.thread.start()
 
     def _serve(self) -> None:
         asyncio.set_event_loop(self.loop)
@@ -137,10 +150,12 @@ class SharedRunner(Runner):
         return self.run(wait())
 
     def close(self) -> None:
-        if self.loop.is_closed():
-            return
+        if self.loop.is_closed() or not self.loop.is_running():
+            return  # a caller's loop stopped meanwhile: nothing could run the shutdown
         with contextlib.suppress(Exception):
             self.run(self.lifespan.shutdown())
+        if not self._owned:
+            return  # the caller's loop: theirs to stop and close
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
         super().close()
@@ -155,9 +170,10 @@ class Loops:
     does, but works.
     """
 
-    def __init__(self, app: ASGIApp, mode: str, lifespan: str) -> None:
+    def __init__(self, app: ASGIApp, mode: str | asyncio.AbstractEventLoop, lifespan: str) -> None:
         self._app = app
-        self._mode = mode
+        self._given = mode if isinstance(mode, asyncio.AbstractEventLoop) else None
+        self._mode = "shared" if self._given is not None else mode
         self._lifespan = lifespan
         self._pid = os.getpid()
         self._lock = threading.Lock()
@@ -194,7 +210,7 @@ class Loops:
     def _get_shared(self, running: asyncio.AbstractEventLoop | None) -> SharedRunner:
         """The shared loop (made on first use); the caller holds the lock."""
         if self._shared is None:
-            self._shared = SharedRunner(self._app, self._lifespan)
+            self._shared = SharedRunner(self._app, self._lifespan, self._given)
             self._shared.start()
         if running is self._shared.loop:
             raise RuntimeError(

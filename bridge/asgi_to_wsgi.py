@@ -17,6 +17,7 @@ returns ``http.disconnect``. Closing the iterable early makes ``send()`` raise
 
 from __future__ import annotations
 
+import asyncio
 import http
 import logging
 import threading
@@ -43,7 +44,9 @@ class AsgiToWsgi:
         loop: ``"per-thread"`` (default): each WSGI server thread runs requests on an event
             loop of its own, with no thread hop. ``"shared"``: every request runs on one
             background loop, for apps whose lifespan makes loop-bound resources (an asyncpg
-            pool, an ``httpx.AsyncClient``) that all requests must share.
+            pool, an ``httpx.AsyncClient``) that all requests must share. An event loop object
+            (already running in a thread of the caller's): every request runs on it, as
+            ``"shared"`` does; bridge never stops or closes it.
         lifespan: ``"auto"`` runs the ASGI lifespan if the app supports it, ``"on"`` requires
             it (a failure makes requests answer 500), ``"off"`` skips it. It runs once per loop.
         timeout: seconds a request may take to start its response; then it is cancelled and
@@ -55,14 +58,15 @@ class AsgiToWsgi:
         self,
         asgi_app: ASGIApp,
         *,
-        loop: str = "per-thread",
+        loop: str | asyncio.AbstractEventLoop = "per-thread",
         lifespan: str = "auto",
         timeout: float | None = None,
         chunk_size: int = 65536,
     ) -> None:
-        for name, value in (("loop", loop), ("lifespan", lifespan)):
-            if value not in _MODES[name]:
-                raise ValueError(f"{name} must be one of {_MODES[name]}, got {value!r}")
+        if not isinstance(loop, asyncio.AbstractEventLoop) and loop not in _MODES["loop"]:
+            raise ValueError(f"loop must be one of {_MODES['loop']} or an event loop, got {loop!r}")
+        if lifespan not in _MODES["lifespan"]:
+            raise ValueError(f"lifespan must be one of {_MODES['lifespan']}, got {lifespan!r}")
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
         self.asgi_app = asgi_app

@@ -17,7 +17,7 @@ from typing import Any
 import psutil
 import pytest
 
-from bridge import AsgiToWsgi
+from bridge import ASGIMiddleware, AsgiToWsgi
 from tests.test_asgi_to_wsgi import MODES, Scope, Started, call, environ, hello, lifespan_app
 
 pytestmark = pytest.mark.timeout(30)
@@ -324,3 +324,42 @@ def test_a_response_keeps_its_adapter_alive() -> None:
         assert b"".join(iterable) == b"onetwothree"
     finally:
         iterable.close()  # type: ignore[attr-defined]
+
+
+# -- a loop of the caller's (a2wsgi's ASGIMiddleware(app, loop=...)) ---------------------------------
+
+
+def test_requests_run_on_a_loop_the_caller_gives_and_runs() -> None:
+    loop = asyncio.new_event_loop()
+    runner = threading.Thread(target=loop.run_forever, name="callers-loop", daemon=True)
+    runner.start()
+    try:
+        events: list[str] = []
+        seen: list[asyncio.AbstractEventLoop] = []
+        app = lifespan_app(events)
+
+        async def recording(scope: Scope, receive: Any, send: Any) -> None:
+            seen.append(asyncio.get_running_loop())
+            await app(scope, receive, send)
+
+        adapter = ASGIMiddleware(recording, loop=loop)
+        assert b"".join(call(adapter)[1]) == b"callers-loop"  # the lifespan ran on it too
+        assert seen and all(s is loop for s in seen)
+        adapter.close()
+        assert events == ["lifespan.startup", "lifespan.shutdown"]
+        assert loop.is_running() and not loop.is_closed()  # the caller's, not ours to stop
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        runner.join(5)
+        loop.close()
+
+
+def test_a_given_loop_that_is_not_running_is_a_clear_error() -> None:
+    loop = asyncio.new_event_loop()
+    try:
+        with pytest.raises(RuntimeError, match="must be running"):
+            call(AsgiToWsgi(hello, loop=loop, lifespan="off"))
+    finally:
+        loop.close()
+    with pytest.raises(ValueError, match="lifespan must be one of"):
+        AsgiToWsgi(hello, lifespan=loop)  # type: ignore[arg-type]
