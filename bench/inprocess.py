@@ -23,6 +23,7 @@ import io
 import json
 import os
 import platform
+import resource
 import sys
 import threading
 import time
@@ -230,23 +231,23 @@ def call_wsgi(app: Any) -> tuple[int, int]:
 def asgi_cell(factory: Callable[[], Any], expect: int, concurrency: int = 1) -> Cell:
     """An ASGI app (an adapter around a WSGI app, or an ASGI app itself) under the harness."""
 
-    def measure(budget: float, warmup: float) -> float:
+    def measure(budget: float, warmup: float) -> tuple[float, float]:
         loop = asyncio.new_event_loop()
         app = factory()
 
-        async def rate() -> float:
+        async def rate() -> tuple[float, float]:
             status, size = await one_request(app)
             if status != 200 or size != expect:
                 raise RuntimeError(f"bad response: {status}, {size} bytes (want {expect})")
             for phase in (warmup, budget):
-                done, started = 0, time.perf_counter()
+                done, started, switched = 0, time.perf_counter(), switches()
                 while (elapsed := time.perf_counter() - started) < phase:
                     if concurrency == 1:
                         await one_request(app)
                     else:
                         await asyncio.gather(*(one_request(app) for _ in range(concurrency)))
                     done += concurrency
-            return done / elapsed
+            return done / elapsed, (switches() - switched) / done
 
         try:
             return loop.run_until_complete(rate())
@@ -262,7 +263,7 @@ def asgi_cell(factory: Callable[[], Any], expect: int, concurrency: int = 1) -> 
 def wsgi_cell(factory: Callable[[], Any], expect: int, threads: int = 1) -> Cell:
     """A WSGI callable called from ``threads`` threads, each running its own request loop."""
 
-    def measure(budget: float, warmup: float) -> float:
+    def measure(budget: float, warmup: float) -> tuple[float, float]:
         app = factory()
         status, size = call_wsgi(app)
         if status != 200 or size != expect:
@@ -290,23 +291,32 @@ def wsgi_cell(factory: Callable[[], Any], expect: int, threads: int = 1) -> Cell
             thread.start()
         try:
             start.wait()
-            started = time.perf_counter()
+            started, switched = time.perf_counter(), switches()
             time.sleep(budget)
             stop.set()
             for thread in pool:
                 thread.join()
             elapsed = time.perf_counter() - started
+            switched = switches() - switched
         finally:
             stop.set()
             release(app)
         if errors:
             raise errors[0]
-        return sum(counts) / elapsed
+        return sum(counts) / elapsed, switched / max(sum(counts), 1)
 
     return measure
 
 
-Cell = Callable[[float, float], float]
+# A cell measures for (budget, warmup) seconds: (operations/s, context switches per operation).
+Cell = Callable[[float, float], tuple[float, float]]
+
+
+def switches() -> int:
+    """Voluntary context switches of this process so far, all threads together (Linux sums
+    them): a thread that blocks (waiting for a hand-off, the GIL, epoll) counts one. Per
+    operation it counts the thread hops an adapter pays."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_nvcsw
 
 
 # -- scenarios ------------------------------------------------------------------------------------
@@ -322,6 +332,7 @@ class Scenario:
     target: float | None = None  # SPEC: bridge / baseline must be at least this
     subject: str = "bridge"  # whose ratio the target applies to
     rates: dict[str, list[float]] = field(default_factory=dict)
+    switches: dict[str, float] = field(default_factory=dict)  # per op, in the best round
 
 
 def wsgi_to_asgi_adapters() -> dict[str, Callable[[Any], Any]]:
@@ -481,7 +492,10 @@ def run(scenario: Scenario, budget: float, warmup: float, repeats: int) -> dict[
     for _ in range(repeats):
         for name, cell in scenario.cells.items():
             gc.collect()
-            scenario.rates[name].append(cell(budget, warmup))
+            rate, switched = cell(budget, warmup)
+            if rate > max(scenario.rates[name], default=0.0):
+                scenario.switches[name] = switched
+            scenario.rates[name].append(rate)
     best = {name: max(rates) for name, rates in scenario.rates.items()}
     base = best[scenario.baseline]
     ratio = best[scenario.subject] / base
@@ -500,6 +514,7 @@ def run(scenario: Scenario, budget: float, warmup: float, repeats: int) -> dict[
                 "best": best[name],
                 "runs": scenario.rates[name],
                 "ratio": best[name] / base,
+                "switches_per_op": scenario.switches[name],
             }
             for name in scenario.cells
         ],
@@ -516,12 +531,12 @@ def verdict(result: dict[str, Any]) -> str:
 def text_table(result: dict[str, Any]) -> str:
     rows = [
         f"{result['title']}  [{result['unit']}, ratio vs {result['baseline']}]",
-        f"  {'adapter':<30}{'ops/s':>12}{'us/op':>10}{'ratio':>10}",
+        f"  {'adapter':<30}{'ops/s':>12}{'us/op':>10}{'ctx sw/op':>11}{'ratio':>10}",
     ]
     for adapter in result["adapters"]:
         rows.append(
             f"  {adapter['name']:<30}{adapter['best']:>12,.0f}{1e6 / adapter['best']:>10,.1f}"
-            f"{adapter['ratio']:>9.2f}x"
+            f"{adapter.get('switches_per_op', float('nan')):>11.1f}{adapter['ratio']:>9.2f}x"
         )
     rows.append(f"  -> {result['subject']}: {result['ratio']:.2f}x  {verdict(result)}")
     return "\n".join(rows)
@@ -532,8 +547,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"In process, no sockets; {report['machine']}; best of {report['repeats']} x "
         f"{report['budget_s']:g} s per cell; ratios within this one run.",
         "",
-        "| scenario | adapter | ops/s | µs/op | ratio | SPEC target |",
-        "| --- | --- | ---: | ---: | ---: | --- |",
+        "| scenario | adapter | ops/s | µs/op | context switches/op | ratio | SPEC target |",
+        "| --- | --- | ---: | ---: | ---: | ---: | --- |",
     ]
     for result in report["results"]:
         for i, adapter in enumerate(result["adapters"]):
@@ -547,9 +562,11 @@ def markdown(report: dict[str, Any]) -> str:
             target = ""
             if is_subject and result["target"] is not None:
                 target = f"≥ {result['target']:g}× {'met' if result['met'] else '**MISSED**'}"
+            switched = adapter.get("switches_per_op")
             lines.append(
                 f"| {title} | {adapter['name']} | {adapter['best']:,.0f} | "
-                f"{1e6 / adapter['best']:,.1f} | {ratio} | {target} |"
+                f"{1e6 / adapter['best']:,.1f} | "
+                f"{'' if switched is None else f'{switched:.1f}'} | {ratio} | {target} |"
             )
     if report.get("skipped"):
         lines += ["", f"ASGI->WSGI scenarios skipped: {report['skipped']}."]
