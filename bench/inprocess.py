@@ -228,6 +228,12 @@ def call_wsgi(app: Any) -> tuple[int, int]:
 # -- cells: one adapter in one scenario, measured for a time budget ------------------------------
 
 
+def check(response: tuple[int, int], expect: int) -> None:
+    """Every measured response must be the real one: a fast 503 must not count as a request."""
+    if response != (200, expect):
+        raise RuntimeError(f"bad response: {response[0]}, {response[1]} bytes (want {expect})")
+
+
 def asgi_cell(factory: Callable[[], Any], expect: int, concurrency: int = 1) -> Cell:
     """An ASGI app (an adapter around a WSGI app, or an ASGI app itself) under the harness."""
 
@@ -243,9 +249,11 @@ def asgi_cell(factory: Callable[[], Any], expect: int, concurrency: int = 1) -> 
                 done, started, switched = 0, time.perf_counter(), switches()
                 while (elapsed := time.perf_counter() - started) < phase:
                     if concurrency == 1:
-                        await one_request(app)
+                        check(await one_request(app), expect)
                     else:
-                        await asyncio.gather(*(one_request(app) for _ in range(concurrency)))
+                        wave = await asyncio.gather(*(one_request(app) for _ in range(concurrency)))
+                        for response in wave:
+                            check(response, expect)
                     done += concurrency
             return done / elapsed, (switches() - switched) / done
 
@@ -277,10 +285,10 @@ def wsgi_cell(factory: Callable[[], Any], expect: int, threads: int = 1) -> Cell
             try:
                 warm_until = time.perf_counter() + warmup
                 while time.perf_counter() < warm_until:
-                    call_wsgi(app)
+                    check(call_wsgi(app), expect)
                 start.wait()
                 while not stop.is_set():
-                    call_wsgi(app)
+                    check(call_wsgi(app), expect)
                     counts[index] += 1
             except BaseException as exc:
                 errors.append(exc)
