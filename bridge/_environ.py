@@ -235,11 +235,11 @@ def decode_headers(headers: Iterable[tuple[bytes, bytes]]) -> Headers:
                 raise ASGIProtocolError(f"response header name is not an HTTP token: {name!r}")
             if len(_CHECKED_NAMES) < 1024:
                 _CHECKED_NAMES.add(text)
-        if _FORBIDDEN_IN_BYTES.search(value):
+        decoded = value.decode("latin-1")
+        if _FORBIDDEN_IN_VALUE.search(decoded):  # the same rule as for WSGI response headers
             raise ASGIProtocolError(f"response header {name!r} has CR, LF or NUL in its value")
-        out.append((text, value.decode("latin-1")))
+        out.append((text, decoded))
     return out
 
 
 _CHECKED_NAMES: set[str] = set()  # valid, not hop-by-hop; bounded so no app can grow it forever
-_FORBIDDEN_IN_BYTES = re.compile(rb"[\x00\r\n]")

@@ -231,8 +231,7 @@ class Exchange:
         elif kind == "http.response.start":
             if self.status is not None:
                 raise ASGIProtocolError("http.response.start sent twice")
-            status = message.get("status")
-            self.status = status if type(status) is int and 99 < status < 1000 else _status(status)
+            self.status = _status(message.get("status"))
             self.headers = list(message.get("headers") or [])
         else:
             raise ASGIProtocolError(
@@ -272,6 +271,8 @@ def _settle(
 
 
 def _status(status: object) -> int:
+    if type(status) is int and 100 <= status <= 999:  # the usual case, checked first
+        return status
     if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 999:
         raise ASGIProtocolError(
             f"http.response.start needs an int status of three digits, got {status!r}"
