@@ -127,6 +127,17 @@ def scope_to_environ(scope: Scope) -> Environ:
     return environ
 
 
+def declared_length(environ: Mapping[str, Any]) -> int | None:
+    """``CONTENT_LENGTH`` as a number, or ``None`` when it is missing, empty or not a number."""
+    declared = environ.get("CONTENT_LENGTH")
+    if declared:  # most requests have none: no exception on the hot path
+        try:
+            return max(int(declared), 0)
+        except ValueError:
+            pass
+    return None
+
+
 def check_status(status: object) -> int:
     """Validate a PEP 3333 status line and return its code."""
     if type(status) is not str:

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 
+from ._environ import declared_length
 from ._errors import ASGIProtocolError, ClientDisconnected
 from ._loops import Runner, SharedRunner, Waiter
 from ._types import ASGIApp, Environ, Message, Scope
@@ -282,10 +283,7 @@ def _status(status: object) -> int:
 
 def _content_length(environ: Environ) -> int | None:
     """The body's declared length; ``None`` to read to the end (chunked, input terminated)."""
-    declared = environ.get("CONTENT_LENGTH")
-    if declared:  # most requests have none: skip the exception below on the hot path
-        try:
-            return max(int(declared), 0)
-        except ValueError:
-            pass
+    declared = declared_length(environ)
+    if declared is not None:
+        return declared
     return None if environ.get("wsgi.input_terminated") else 0

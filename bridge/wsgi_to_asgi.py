@@ -27,7 +27,7 @@ import threading
 from collections.abc import Iterable
 from concurrent.futures import Executor, ThreadPoolExecutor
 
-from ._environ import scope_to_environ
+from ._environ import declared_length, scope_to_environ
 from ._errors import BridgeError
 from ._relay import Exchange, plain_response, reply_too_large
 from ._response import ErrorStream, FileWrapper, Response, pathsend_target
@@ -151,7 +151,7 @@ class WsgiToAsgi:
         try:
             environ = scope_to_environ(scope)
             limit = self.max_body_size
-            if limit is not None and _content_length(environ) > limit:
+            if limit is not None and (declared_length(environ) or 0) > limit:
                 return await reply_too_large(send, _label(scope), limit)
             message = await receive()
             if message["type"] != "http.request":
@@ -196,13 +196,6 @@ class WsgiToAsgi:
             response.fail(exc)
         finally:
             self._release()
-
-
-def _content_length(environ: Environ) -> int:
-    try:
-        return int(environ.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        return 0  # not ours to judge: the app sees the header as it came
 
 
 def _label(scope: Scope) -> str:
