@@ -5,7 +5,7 @@ constant memory.
 application for a WSGI server. ``to_asgi``/``to_wsgi`` wrap only what needs wrapping.
 """
 
-from ._compat import ASGIMiddleware, WSGIMiddleware
+from ._aliases import ASGIMiddleware, WSGIMiddleware
 from ._convert import is_asgi, is_wsgi, to_asgi, to_wsgi
 from ._errors import (
     ASGIProtocolError,

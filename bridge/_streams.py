@@ -30,6 +30,12 @@ from ._errors import ClientDisconnected
 
 T = TypeVar("T")
 
+# Bytes of request body read ahead of the application, and of response queued ahead of the
+# client, in both directions: 256 KiB keeps a fast stream from blocking on every chunk while
+# bounding memory per request (uvicorn reads 64 KiB at a time; four of those).
+READ_AHEAD = 256 * 1024
+RESPONSE_BUFFER = 256 * 1024
+
 
 def _set_done(waiter: asyncio.Future[None]) -> None:
     if not waiter.done():
@@ -222,4 +228,12 @@ def input_stream(chunks: ToThread) -> io.BufferedReader:
     return io.BufferedReader(ReceiveStream(chunks), buffer_size=65536)
 
 
-__all__ = ["ClientDisconnected", "ReceiveStream", "ToLoop", "ToThread", "input_stream"]
+__all__ = [
+    "READ_AHEAD",
+    "RESPONSE_BUFFER",
+    "ClientDisconnected",
+    "ReceiveStream",
+    "ToLoop",
+    "ToThread",
+    "input_stream",
+]

@@ -350,7 +350,7 @@ def test_closing_early_tells_the_app_and_ends_its_task(mode: str) -> None:
 def test_an_app_ignoring_the_disconnect_is_cancelled(
     mode: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("bridge.asgi_to_wsgi.DISCONNECT_GRACE", 0.2)
+    monkeypatch.setattr("bridge.asgi_to_wsgi._adapter.DISCONNECT_GRACE", 0.2)
     cancelled = threading.Event()
 
     async def app(scope: Scope, receive: Any, send: Any) -> None:

@@ -30,7 +30,7 @@ from flask import Flask, Response, abort, redirect, request, send_file, url_for
 from flask.typing import ResponseReturnValue
 
 from bridge import WsgiToAsgi
-from bridge._response import FileWrapper
+from bridge.wsgi_to_asgi._response import FileWrapper
 from tests.asgi_harness import request as asgi_request
 from tests.asgi_harness import run
 from tests.servers import ROOT

@@ -8,18 +8,12 @@ import io
 import logging
 from typing import Any
 
-from ._errors import ClientDisconnected, RequestBodyTooLarge
+from .._errors import ClientDisconnected, RequestBodyTooLarge
+from .._streams import READ_AHEAD, RESPONSE_BUFFER, ToLoop, ToThread, input_stream
+from .._types import Message, Receive, Send
 from ._response import Item
-from ._streams import ToLoop, ToThread, input_stream
-from ._types import Message, Receive, Send
 
 logger = logging.getLogger("bridge")
-
-# Bytes of request body read ahead of the application, and of response queued ahead of the
-# client: 256 KiB keeps a fast stream from blocking on every chunk while bounding memory per
-# request (uvicorn reads 64 KiB at a time; four of those).
-READ_AHEAD = 256 * 1024
-RESPONSE_BUFFER = 256 * 1024
 
 
 async def reply_too_large(send: Send, label: str, limit: int) -> None:
@@ -36,7 +30,7 @@ async def plain_response(
     await send({"type": "http.response.body", "body": body})
 
 
-class Exchange:
+class Relay:
     """The loop side of one request: the two hand-offs and the task that reads ``receive()``."""
 
     def __init__(self, receive: Receive, send: Send, limit: int | None, label: str) -> None:

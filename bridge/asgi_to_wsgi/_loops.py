@@ -26,8 +26,8 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+from .._types import ASGIApp
 from ._lifespan import Lifespan
-from ._types import ASGIApp
 
 T = TypeVar("T")
 logger = logging.getLogger("bridge")

@@ -14,10 +14,10 @@ import os
 from collections.abc import Iterable
 from typing import IO, Any
 
-from ._environ import check_status, encode_headers
-from ._errors import WSGIProtocolError
-from ._streams import ToLoop
-from ._types import ExcInfo, Message, Write
+from .._environ import check_status, encode_headers
+from .._errors import WSGIProtocolError
+from .._streams import ToLoop
+from .._types import ExcInfo, Message, Write
 
 errors_logger = logging.getLogger("bridge.wsgi.errors")
 
@@ -35,7 +35,7 @@ class State(enum.Enum):
 Item = bytes | Message
 
 
-class Response:
+class ResponseWriter:
     """One request's response as the WSGI application makes it."""
 
     def __init__(self, channel: ToLoop[Item]) -> None:
@@ -152,7 +152,7 @@ class FileWrapper:
         return path if os.path.isfile(path) else None
 
 
-def pathsend_target(iterable: Iterable[bytes], response: Response, scope: Any) -> str | None:
+def pathsend_target(iterable: Iterable[bytes], response: ResponseWriter, scope: Any) -> str | None:
     """The path to send with ``http.response.pathsend``, when the server and response allow."""
     if type(iterable) is not FileWrapper or response.state is not State.HEADERS_HELD:
         return None  # not a file, or write() already sent part of the body

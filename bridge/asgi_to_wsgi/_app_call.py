@@ -14,18 +14,16 @@ import asyncio
 import contextlib
 import logging
 
-from ._environ import declared_length
-from ._errors import ASGIProtocolError, ClientDisconnected
+from .._environ import declared_length
+from .._errors import ASGIProtocolError, ClientDisconnected
+from .._streams import RESPONSE_BUFFER
+from .._types import ASGIApp, Environ, Message, Scope
 from ._loops import Runner, SharedRunner, Waiter
-from ._types import ASGIApp, Environ, Message, Scope
 
 logger = logging.getLogger("bridge")
 
-# Bytes of response the app may send before the WSGI server has taken them (send() then waits).
-RESPONSE_BUFFER = 256 * 1024
 
-
-class Exchange:
+class AppCall:
     def __init__(self, runner: Runner, environ: Environ, chunk_size: int, timeout: float | None):
         self._runner = runner
         self._loop = runner.loop

@@ -24,10 +24,10 @@ import threading
 import weakref
 from collections.abc import Iterable
 
-from ._environ import decode_headers, environ_to_scope
-from ._exchange import Exchange
+from .._environ import decode_headers, environ_to_scope
+from .._types import ASGIApp, Environ, StartResponse
+from ._app_call import AppCall
 from ._loops import Loops, Ready, Runner, running_loop
-from ._types import ASGIApp, Environ, StartResponse
 
 logger = logging.getLogger("bridge")
 
@@ -93,9 +93,9 @@ class AsgiToWsgi:
         scope = environ_to_scope(environ)
         scope["state"] = dict(runner.lifespan.state)
         scope["extensions"] = {}
-        exchange = Exchange(runner, environ, self.chunk_size, self.timeout)
+        exchange = AppCall(runner, environ, self.chunk_size, self.timeout)
         exchange.start(self.asgi_app, scope)
-        response = Response(exchange, runner, self)
+        response = ResponseIterable(exchange, runner, self)
         status, headers = response.first()
         if status is None or exchange.timed_out:  # no response within the timeout
             return _plain(start_response, 504, b"Gateway Timeout")
@@ -126,10 +126,10 @@ class AsgiToWsgi:
         return self._loops.get()
 
 
-class Response:
+class ResponseIterable:
     """The WSGI iterable: each ``next()`` runs the loop until the app has sent more body."""
 
-    def __init__(self, exchange: Exchange, runner: Runner, adapter: AsgiToWsgi) -> None:
+    def __init__(self, exchange: AppCall, runner: Runner, adapter: AsgiToWsgi) -> None:
         self._exchange = exchange
         self._runner = runner
         self._adapter = adapter  # alive while a response is: collecting it closes the loops
@@ -149,7 +149,7 @@ class Response:
             self._check()
         return exchange.status, exchange.headers
 
-    def __iter__(self) -> Response:
+    def __iter__(self) -> ResponseIterable:
         return self
 
     def __next__(self) -> bytes:

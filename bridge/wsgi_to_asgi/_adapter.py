@@ -27,11 +27,11 @@ import threading
 from collections.abc import Iterable
 from concurrent.futures import Executor, ThreadPoolExecutor
 
-from ._environ import declared_length, scope_to_environ
-from ._errors import BridgeError
-from ._relay import Exchange, plain_response, reply_too_large
-from ._response import ErrorStream, FileWrapper, Response, pathsend_target
-from ._types import Environ, Receive, Scope, Send, WSGIApp
+from .._environ import declared_length, scope_to_environ
+from .._errors import BridgeError
+from .._types import Environ, Receive, Scope, Send, WSGIApp
+from ._relay import Relay, plain_response, reply_too_large
+from ._response import ErrorStream, FileWrapper, ResponseWriter, pathsend_target
 
 logger = logging.getLogger("bridge")
 
@@ -159,23 +159,23 @@ class WsgiToAsgi:
             body: bytes = message.get("body", b"")
             if limit is not None and len(body) > limit:
                 return await reply_too_large(send, _label(scope), limit)
-            exchange = Exchange(receive, send, limit, _label(scope))
+            relay = Relay(receive, send, limit, _label(scope))
             if message.get("more_body", False):
-                environ["wsgi.input"] = exchange.stream_body(body)
+                environ["wsgi.input"] = relay.stream_body(body)
             else:
                 environ["wsgi.input"] = io.BytesIO(body)
             environ["wsgi.errors"] = _ERRORS
             environ["wsgi.file_wrapper"] = FileWrapper
-            response = Response(exchange.channel)
+            response = ResponseWriter(relay.channel)
             context = contextvars.copy_context()
             self._pool().submit(context.run, self._run_app, environ, response, scope)
             submitted = True
-            await exchange.run(len(body))
+            await relay.run(len(body))
         finally:
             if not submitted:
                 self._release()
 
-    def _run_app(self, environ: Environ, response: Response, scope: Scope) -> None:
+    def _run_app(self, environ: Environ, response: ResponseWriter, scope: Scope) -> None:
         """On a pool thread: call the app, hand its response to the loop, always ``close()``."""
         try:
             iterable: Iterable[bytes] = self.wsgi_app(environ, response.start_response)

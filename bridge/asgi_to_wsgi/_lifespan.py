@@ -12,7 +12,7 @@ import asyncio
 import logging
 from typing import Any
 
-from ._types import ASGIApp, Message
+from .._types import ASGIApp, Message
 
 logger = logging.getLogger("bridge")
 
