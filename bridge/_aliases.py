@@ -24,10 +24,11 @@ class WSGIMiddleware(WsgiToAsgi):
 class ASGIMiddleware(AsgiToWsgi):
     """``ASGIMiddleware(app, wait_time=None, loop=None)``: the signature of a2wsgi's class.
 
-    ``wait_time`` becomes the response-start ``timeout``. A ``loop`` given (an event loop the
+    ``wait_time`` bounds, as in a2wsgi, how long the app may run on after its response
+    ended (background tasks) before it is cancelled. A ``loop`` given (an event loop the
     caller runs in a thread of their own) runs every request on it, as a2wsgi does; without
     one, each server thread gets its own loop (bridge's fast path).
     """
 
     def __init__(self, app: ASGIApp, wait_time: float | None = None, loop: Any = None) -> None:
-        super().__init__(app, timeout=wait_time, loop="per-thread" if loop is None else loop)
+        super().__init__(app, wait_time=wait_time, loop="per-thread" if loop is None else loop)

@@ -51,6 +51,9 @@ class AsgiToWsgi:
             it (a failure makes requests answer 500), ``"off"`` skips it. It runs once per loop.
         timeout: seconds a request may take to start its response; then it is cancelled and
             the client gets ``504``.
+        wait_time: seconds the app may go on after its last body chunk (Starlette's background
+            tasks) before it is cancelled; ``None`` (default) waits as long as it takes. The
+            name and meaning of a2wsgi's ``ASGIMiddleware(wait_time=...)``.
         chunk_size: bytes of request body per ``http.request`` message.
     """
 
@@ -62,6 +65,7 @@ class AsgiToWsgi:
         lifespan: str = "auto",
         timeout: float | None = None,
         chunk_size: int = 65536,
+        wait_time: float | None = None,
     ) -> None:
         if not isinstance(loop, asyncio.AbstractEventLoop) and loop not in _MODES["loop"]:
             raise ValueError(f"loop must be one of {_MODES['loop']} or an event loop, got {loop!r}")
@@ -72,6 +76,7 @@ class AsgiToWsgi:
         self.asgi_app = asgi_app
         self.timeout = timeout
         self.chunk_size = chunk_size
+        self.wait_time = wait_time
         self._loops = Loops(asgi_app, loop, lifespan)
         self._finalizer: weakref.finalize[[Loops], AsgiToWsgi] | None = None
 
@@ -85,24 +90,30 @@ class AsgiToWsgi:
         Raises:
             ASGIProtocolError: the app broke the ASGI HTTP message order or format.
         """
-        runner = self._runner()
+        runner = self._runner()  # in use by this request until its iterable is done
         if runner.lifespan.failure is not None:
+            runner.release()
             return _plain(
                 start_response, 500, b"Internal Server Error (ASGI lifespan startup failed)"
             )
-        scope = environ_to_scope(environ)
-        scope["state"] = dict(runner.lifespan.state)
-        scope["extensions"] = {}
-        exchange = AppCall(runner, environ, self.chunk_size, self.timeout)
+        try:
+            scope = environ_to_scope(environ)
+            scope["state"] = dict(runner.lifespan.state)
+            scope["extensions"] = {}
+            exchange = AppCall(runner, environ, self.chunk_size, self.timeout)
+        except BaseException:
+            runner.release()
+            raise
         exchange.start(self.asgi_app, scope)
         response = ResponseIterable(exchange, runner, self)
-        status, headers = response.first()
-        if status is None or exchange.timed_out:  # no response within the timeout
-            return _plain(start_response, 504, b"Gateway Timeout")
         try:
+            status, headers = response.first()
+            if status is None or exchange.timed_out:  # no response within the timeout
+                response.close()
+                return _plain(start_response, 504, b"Gateway Timeout")
             start_response(_status_line(status), decode_headers(headers))
         except BaseException:
-            response.close()  # the server refused the response: end the app's task too
+            response.close()  # an error, or the server refused the response: end the task
             raise
         return response
 
@@ -113,8 +124,9 @@ class AsgiToWsgi:
         the adapter is garbage-collected (so a dropped adapter leaves no loop or fd behind);
         for a server whose workers exit without it, call it from the worker-exit hook (in a
         gunicorn config: ``worker_exit = lambda server, worker: app.close()``). Call it once the
-        server has stopped handing in requests: a loop in use by a request is not shut down.
-        The next request after it starts afresh (a new loop and lifespan).
+        server has stopped handing in requests: a loop that a request is still using is shut
+        down by that request's thread when the request ends, not under it. The next request
+        after it starts afresh (a new loop and lifespan).
         """
         self._loops.close()
 
@@ -127,7 +139,12 @@ class AsgiToWsgi:
 
 
 class ResponseIterable:
-    """The WSGI iterable: each ``next()`` runs the loop until the app has sent more body."""
+    """The WSGI iterable: each ``next()`` runs the loop until the app has sent more body.
+
+    It holds its runner in use until the app's task has ended (what is left to hand out is
+    then in memory) or the server closed it early. Once the server has the whole response
+    (exhausted or closed), the request's leftover tasks get their time (``_leftovers``).
+    """
 
     def __init__(self, exchange: AppCall, runner: Runner, adapter: AsgiToWsgi) -> None:
         self._exchange = exchange
@@ -136,6 +153,8 @@ class ResponseIterable:
         self._chunks: list[bytes] = []
         self._ended = False  # the app's task is done: what it sent is all there is
         self._checked = False
+        self._holding = True  # the runner is in use by this request
+        self._finished = False
 
     def first(self) -> tuple[int | None, list[tuple[bytes, bytes]]]:
         """Run until the status, headers and first chunk (or the end) are there.
@@ -155,8 +174,14 @@ class ResponseIterable:
     def __next__(self) -> bytes:
         while not self._chunks:
             if self._ended:
-                self._check()  # an error now, after the headers: the server drops the connection
+                try:
+                    self._check()  # an error now, after the headers: the server drops it
+                finally:
+                    self._done()
                 raise StopIteration
+            if self._exchange.complete and self._adapter.wait_time is not None:
+                # All the body is out; what the app does now (background tasks) is bounded.
+                self._runner.run(self._exchange.settle(self._adapter.wait_time))
             self._chunks, self._ended = self._pull(self._exchange.until_more)
         # Every chunk queued so far goes out as one: none of them waits for anything by that,
         # and the server makes one write instead of many (WsgiToAsgi batches the same way).
@@ -169,6 +194,8 @@ class ResponseIterable:
         while True:
             chunks, ended, read = self._runner.step(ready, exchange.take)
             if read is None:
+                if ended:
+                    self._let_go()
                 return chunks, ended
             exchange.feed(read)  # only a shared loop asks: chunks is empty, the app waits
 
@@ -179,17 +206,35 @@ class ResponseIterable:
 
     def close(self) -> None:
         """The server is done with the response: end the app's task, early or not."""
-        if not self._exchange.task_done:
-            self._runner.run(self._exchange.abandon(DISCONNECT_GRACE))
+        if self._finished:
+            return
+        try:
+            if self._holding and not self._exchange.task_done:
+                self._runner.run(self._exchange.abandon(DISCONNECT_GRACE))
+        finally:
+            self._done()
+
+    def _let_go(self) -> None:
+        if self._holding:
+            self._holding = False
+            self._runner.release()
+
+    def _done(self) -> None:
+        """Once: the runner is let go, and the request's leftover tasks get their time."""
+        if self._finished:
+            return
+        self._finished = True
+        self._let_go()
+        self._runner.after_request(self._exchange.tasks)
 
 
 def _close_loops(loops: Loops) -> None:
     """Close a collected adapter's loops. Collection may happen in a thread whose own event
     loop is running, where no other loop can run: then a short-lived thread does it."""
     if running_loop() is None:
-        loops.close()
+        loops.close(force=True)
     else:
-        threading.Thread(target=loops.close, name="bridge-close", daemon=True).start()
+        threading.Thread(target=loops.close, args=(True,), name="bridge-close", daemon=True).start()
 
 
 _STATUS_LINES = {int(s): f"{s.value} {s.phrase}" for s in http.HTTPStatus}

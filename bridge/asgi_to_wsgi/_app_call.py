@@ -18,6 +18,7 @@ from .._environ import declared_length
 from .._errors import ASGIProtocolError, ClientDisconnected
 from .._streams import RESPONSE_BUFFER
 from .._types import ASGIApp, Environ, Message, Scope
+from ._leftovers import Owned, owner
 from ._loops import Runner, SharedRunner, Waiter
 
 logger = logging.getLogger("bridge")
@@ -50,6 +51,7 @@ class AppCall:
         self._finished: asyncio.Future[None] | None = None
         self._reading: asyncio.Future[Message] | None = None  # shared: a read the app awaits
         self._wanted: asyncio.Future[Message] | None = None  # ... not yet claimed by the thread
+        self.tasks: Owned = []  # the tasks the app started (see _leftovers)
 
     # -- the WSGI side's view -------------------------------------------------------------------
 
@@ -114,6 +116,15 @@ class AppCall:
             self._reading.set_result({"type": "http.disconnect"})
         if self._drained is not None and not self._drained.done():
             self._drained.set_exception(ClientDisconnected("the WSGI server closed the response"))
+        await self.settle(grace)
+        # An async generator the app dropped mid-iteration (a StreamingResponse body) is closed
+        # by a task its finalizer schedules on this loop: let it run now, while the loop runs,
+        # rather than whenever this thread's next request comes.
+        for _ in range(3):
+            await asyncio.sleep(0)
+
+    async def settle(self, grace: float) -> None:
+        """Give the app's task ``grace`` seconds to end, then cancel it."""
         task = self._task
         if task is None or task.done():
             return
@@ -123,15 +134,11 @@ class AppCall:
             task.cancel()
             with contextlib.suppress(BaseException):
                 await task
-        # An async generator the app dropped mid-iteration (a StreamingResponse body) is closed
-        # by a task its finalizer schedules on this loop: let it run now, while the loop runs,
-        # rather than whenever this thread's next request comes.
-        for _ in range(3):
-            await asyncio.sleep(0)
 
     # -- the app's task -------------------------------------------------------------------------
 
     async def _run(self, app: ASGIApp, scope: Scope) -> None:
+        owner.set(self.tasks)
         self._task = asyncio.current_task()
         self._finished = self._loop.create_future()
         timer = None

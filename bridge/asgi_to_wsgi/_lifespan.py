@@ -13,6 +13,7 @@ import logging
 from typing import Any
 
 from .._types import ASGIApp, Message
+from ._leftovers import Owned, owner
 
 logger = logging.getLogger("bridge")
 
@@ -28,6 +29,7 @@ class Lifespan:
         self._inbox: asyncio.Queue[Message] | None = None
         self._answers: asyncio.Queue[Message] | None = None
         self._task: asyncio.Task[None] | None = None
+        self.tasks: Owned = []  # tasks the lifespan started (see _leftovers)
 
     async def startup(self) -> None:
         if self.mode == "off":
@@ -48,6 +50,7 @@ class Lifespan:
             self._task = None
 
     async def _run(self, scope: dict[str, Any]) -> None:
+        owner.set(self.tasks)
         inbox, answers = self._inbox, self._answers
         if inbox is None or answers is None:  # pragma: no cover - startup() sets both
             return
