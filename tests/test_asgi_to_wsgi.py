@@ -625,7 +625,7 @@ def test_many_threads_leave_no_threads_loops_or_fds_behind() -> None:
     assert adapter._loops._runners == []
     adapter.close()
     deadline = time.monotonic() + 2  # threads of other tests' loops may still be stopping
-    while (threading.active_count(), process.num_fds()) > (threads, fds):
+    while threading.active_count() > threads or process.num_fds() > fds:
         assert time.monotonic() < deadline, (threading.enumerate(), process.num_fds(), fds)
         time.sleep(0.01)
 
