@@ -302,7 +302,7 @@ def markdown(rows: list[Row], machine: str, load: str, rounds: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=1000, help="per in-process row")
+    parser.add_argument("--requests", type=int, default=1000, help="per in-process round")
     parser.add_argument("--http-requests", type=int, default=1000, help="per HTTP round")
     parser.add_argument("--rounds", type=int, default=3, help="rounds per row, best kept")
     parser.add_argument("--output", type=Path, default=RESULTS / "def_endpoints.md")
