@@ -34,7 +34,7 @@ import psutil
 import pytest
 
 from bridge import AsgiToWsgi
-from bridge.asgi_to_wsgi import _loops
+from bridge.asgi_to_wsgi import _leftovers
 from tests.apps_lifetime import (
     FILE,
     GATES,
@@ -265,8 +265,7 @@ def test_an_endless_leftover_task_is_cancelled_after_the_bound_with_one_warning(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     bound = 0.3
-    # raising=False: the constant is part of the fix; until then the test fails on behaviour.
-    monkeypatch.setattr(_loops, "LEFTOVER_WAIT", bound, raising=False)
+    monkeypatch.setattr(_leftovers, "LEFTOVER_WAIT", bound)
     caplog.set_level(logging.WARNING, logger="bridge")
     for i in range(2):
         started = time.monotonic()
