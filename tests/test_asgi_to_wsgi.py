@@ -648,6 +648,58 @@ def test_an_adapter_used_before_fork_serves_in_the_child(mode: str) -> None:
     adapter.close()
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.filterwarnings("ignore:.*fork.*:DeprecationWarning")
+def test_a_forked_child_closes_its_copy_of_the_shared_loop() -> None:
+    """The child does not inherit the parent's shared-loop descriptors (epoll, self-pipe)."""
+    before = set(os.listdir("/proc/self/fd"))
+    adapter = AsgiToWsgi(hello, loop="shared", lifespan="off")
+    assert call(adapter)[1] == [b"hello"]
+    loop_fds = set(os.listdir("/proc/self/fd")) - before
+    assert len(loop_fds) >= 2  # the loop's selector and self-pipe, at least
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            leaked = loop_fds & set(os.listdir("/proc/self/fd"))
+            code = 3 if leaked else 0 if call(adapter)[1] == [b"hello"] else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0  # 3: descriptors leaked, 2: no answer
+    assert call(adapter)[1] == [b"hello"]  # the parent's loop resumed after the fork
+    adapter.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.filterwarnings("ignore:.*fork.*:DeprecationWarning")
+@pytest.mark.timeout(15)
+@pytest.mark.parametrize("mode", MODES)
+def test_a_child_closing_its_copies_leaves_the_parents_loops_wakeable(mode: str) -> None:
+    """epoll is shared across fork: the child's close must not unregister the parent's pipe."""
+
+    async def via_thread(scope: Scope, receive: Any, send: Any) -> None:
+        body = await asyncio.get_running_loop().run_in_executor(None, lambda: b"from a thread")
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": body})
+
+    adapter = AsgiToWsgi(via_thread, loop=mode, lifespan="off")
+    assert call(adapter)[1] == [b"from a thread"]
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            adapter.close()  # closes the child's copies of the parent's loops
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    for _ in range(3):  # each needs a wake-up from another thread (the executor's)
+        assert call(adapter)[1] == [b"from a thread"]
+    adapter.close()
+
+
 def test_every_loop_started_is_shut_down_however_threads_come_and_go() -> None:
     """Threads ending while others arrive: each loop gets its shutdown (a race lost some)."""
     for _ in range(30):

@@ -27,7 +27,8 @@ from collections.abc import Iterable
 from .._environ import decode_headers, environ_to_scope
 from .._types import ASGIApp, Environ, StartResponse
 from ._app_call import AppCall
-from ._loops import Loops, Ready, Runner, running_loop
+from ._loops import Loops, running_loop
+from ._runner import Ready, Runner
 
 logger = logging.getLogger("bridge")
 

@@ -19,7 +19,8 @@ from .._errors import ASGIProtocolError, ClientDisconnected
 from .._streams import RESPONSE_BUFFER
 from .._types import ASGIApp, Environ, Message, Scope
 from ._leftovers import Owned, owner
-from ._loops import Runner, SharedRunner, Waiter
+from ._runner import Runner, Waiter
+from ._shared_loop import SharedRunner
 
 logger = logging.getLogger("bridge")
 

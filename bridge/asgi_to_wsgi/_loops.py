@@ -18,8 +18,9 @@ Each loop bridge owns has one long-lived *root* task, and the loop always runs i
 per root task: with a root per request every such request started a new OS thread). The root
 ends when the loop is closed, which stops those worker threads.
 
-Lifetime. Each loop owns a ``Lifespan`` started before its first request. A request *uses* its
-loop from the WSGI call until its iterable is done; ``close()`` shuts down at once only loops
+Lifetime (``_runner``, ``_shared_loop``, ``_reaper``). Each loop owns a ``Lifespan`` started
+before its first request. A request *uses* its loop from the WSGI call until its app's task has
+ended; ``close()`` shuts down at once only loops
 no request uses, and marks the others, which their last request then closes. Loops of server
 threads that end, and every loop at process exit, are closed by ``_reaper``.
 """
@@ -27,276 +28,19 @@ threads that end, and every loop at process exit, are closed by ``_reaper``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
-import logging
 import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
 
 from .._types import ASGIApp
-from . import _leftovers, _reaper
-from ._lifespan import Lifespan
+from . import _reaper
+from ._runner import Runner, close_copy
+from ._shared_loop import SharedRunner
 
-T = TypeVar("T")
-logger = logging.getLogger("bridge")
-
-# Seconds a closer waits for another thread that is closing the same loop already, and that
-# tasks still pending at close get to finish their cancellation.
-CLOSE_WAIT = 15.0
-CANCEL_WAIT = 2.0
 # Seconds a request still running at process exit may take to end before its loop is closed.
 EXIT_GRACE = 5.0
-
-
-class Waiter:
-    """What a WSGI thread waits on until the request's task has news for it: in per-thread
-    mode the loop simply stops (the thread then runs on), which costs no future and no extra
-    loop iteration; the shared loop never stops, so there it is a future."""
-
-    __slots__ = ("_future", "_loop")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, future: asyncio.Future[None] | None):
-        self._loop = loop
-        self._future = future
-
-    def wake(self) -> None:
-        if self._future is None:
-            self._loop.stop()
-        elif not self._future.done():
-            self._future.set_result(None)
-
-    async def wait(self) -> None:
-        if self._future is not None:
-            await self._future
-
-
-Ready = Callable[[], Waiter | None]
-
-
-async def _hold(until: asyncio.Future[None]) -> None:
-    await until
-
-
-class Runner:
-    """A loop, its lifespan, and who uses it; ``close()`` waits for its last user.
-
-    This base runs a per-thread loop, in the calling WSGI thread, inside
-    ``run_until_complete`` of its root (where libraries looking for the root task find it).
-    """
-
-    def __init__(self, app: ASGIApp, lifespan: str, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
-        self.lifespan = Lifespan(app, lifespan)
-        self.thread = threading.current_thread()
-        self._lock = threading.Lock()
-        self._users = 0  # requests between their WSGI call and the end of their iterable
-        self._close_wanted = False
-        self._closing = False
-        self.closed = threading.Event()
-        self.warned: set[str] = set()  # coroutine names already warned about (_leftovers)
-        self._lifespan_checked = False
-
-    @classmethod
-    def per_thread(cls, app: ASGIApp, lifespan: str) -> Runner:
-        runner = cls(app, lifespan, asyncio.new_event_loop())
-        runner.loop.set_task_factory(_leftovers.task_factory)
-        return runner
-
-    @functools.cached_property
-    def _end(self) -> asyncio.Future[None]:
-        return self.loop.create_future()
-
-    @functools.cached_property
-    def _root(self) -> asyncio.Task[None]:
-        return self.loop.create_task(_hold(self._end), name="bridge-root")
-
-    # -- running the loop -----------------------------------------------------------------------
-
-    def _turn(self) -> None:
-        """Run the loop until something stops it (a ``Waiter``, or the root ending)."""
-        try:
-            self.loop.run_until_complete(self._root)
-        except RuntimeError:
-            if self._root.done() or self.loop.is_closed():
-                raise
-            # "Event loop stopped before Future completed": a Waiter stopped it, as meant.
-
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run ``coro`` on the loop from the calling WSGI thread and return its result."""
-        task = self.loop.create_task(coro)
-        task.add_done_callback(self._stop)
-        while not task.done():
-            self._turn()
-        return task.result()
-
-    def _stop(self, _: object) -> None:
-        self.loop.stop()
-
-    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        """Start ``coro`` as a task on the loop (it runs when the loop next runs)."""
-        self.loop.create_task(coro)
-
-    def waiter(self) -> Waiter:
-        return Waiter(self.loop, None)
-
-    def step(self, ready: Ready, take: Callable[[], T]) -> T:
-        """Run the loop until ``ready()`` returns ``None``, then return ``take()``.
-
-        Both run on the loop's thread. ``ready`` returns a ``Waiter`` while the awaited thing
-        has not happened; its ``wake()`` stops the loop. This is the per-request hot path.
-        """
-        while ready() is not None:
-            self._turn()
-        return take()
-
-    def start(self) -> None:
-        self.run(self.lifespan.startup())
-
-    def after_request(self, owned: _leftovers.Owned) -> None:
-        """The request's leftover tasks get their time; the lifespan's are named once."""
-        if not self._lifespan_checked:
-            self._lifespan_checked = True
-            _leftovers.warn_lifespan_tasks(self.lifespan.tasks, self.warned)
-        leftovers = _leftovers.running(owned)
-        if leftovers and self.acquire():  # unless the loop is closing: that cancels them
-            try:
-                self.run(_leftovers.finish(leftovers, self.warned))
-            finally:
-                self.release()
-
-    # -- who uses it, and closing ---------------------------------------------------------------
-
-    def acquire(self) -> bool:
-        """A request starts using the loop; False once it is closing (take another)."""
-        with self._lock:
-            if self._closing:
-                return False
-            self._users += 1
-            return True
-
-    def release(self) -> None:
-        """A request is done with the loop: close it if that was asked meanwhile."""
-        with self._lock:
-            self._users -= 1
-            close = self._users == 0 and self._close_wanted and not self._closing
-            self._closing = self._closing or close
-        if close:
-            try:
-                self._close_now()
-            finally:
-                self.closed.set()
-
-    def close(self, force: bool = False) -> None:
-        """Shut the lifespan down and close the loop now if no request uses it (or ``force``),
-        else once the last request using it ends."""
-        with self._lock:
-            busy = self._closing
-            if not busy and self._users and (not force or self.loop.is_running()):
-                self._close_wanted = True  # a loop running now can only be closed by its user
-                return
-            self._closing = True
-        if busy:
-            self.closed.wait(CLOSE_WAIT)  # another thread is closing it: let it finish
-            return
-        try:
-            self._close_now()
-        finally:
-            self.closed.set()
-
-    def _close_now(self) -> None:
-        loop = self.loop
-        if loop.is_closed() or loop.is_running():
-            return
-        try:
-            self.run(self.lifespan.shutdown())
-            self.run(_cancel_all(self._root))
-            self.run(loop.shutdown_asyncgens())
-            self.run(loop.shutdown_default_executor())
-            self._end.set_result(None)
-            self._turn()  # the root ends: whatever is tied to it (anyio's workers) stops
-        except Exception:
-            logger.exception("bridge: error while closing an event loop")
-        finally:
-            with contextlib.suppress(RuntimeError):
-                loop.close()
-
-
-async def _cancel_all(root: asyncio.Task[None] | None) -> None:
-    """Cancel every task left on the loop but the root and this one, and let them end."""
-    pending = asyncio.all_tasks() - {root, asyncio.current_task()}
-    for task in pending:
-        task.cancel()
-    if pending:
-        await asyncio.wait(pending, timeout=CANCEL_WAIT)
-
-
-class SharedRunner(Runner):
-    """The loop runs on a daemon thread of its own (or the caller's, if ``loop`` is given: it
-    must be running already); WSGI threads submit to it."""
-
-    def __init__(
-        self, app: ASGIApp, lifespan: str, loop: asyncio.AbstractEventLoop | None = None
-    ) -> None:
-        if loop is not None and not loop.is_running():
-            raise RuntimeError(
-                "the event loop given to AsgiToWsgi must be running, in a thread of its own"
-            )
-        self._owned = loop is None
-        super().__init__(app, lifespan, asyncio.new_event_loop() if loop is None else loop)
-        self._lifespan_checked = True  # the loop always runs: nothing freezes between requests
-        if self._owned:
-            self.thread = threading.Thread(target=self._serve, name="bridge-asgi-loop", daemon=True)
-            self._root  # noqa: B018 - made here, before the loop's thread runs it
-            self.thread.start()
-
-    def _serve(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.loop.run_until_complete(self._root)
-
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
-
-    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        asyncio.run_coroutine_threadsafe(coro, self.loop)
-
-    def waiter(self) -> Waiter:
-        return Waiter(self.loop, self.loop.create_future())
-
-    def step(self, ready: Ready, take: Callable[[], T]) -> T:
-        async def wait() -> T:
-            while (waiter := ready()) is not None:
-                await waiter.wait()
-            return take()
-
-        return self.run(wait())
-
-    def after_request(self, owned: _leftovers.Owned) -> None:
-        pass  # the loop keeps running: a request's leftover tasks go on by themselves
-
-    def _close_now(self) -> None:
-        if self.loop.is_closed() or not self.loop.is_running():
-            return  # a caller's loop stopped meanwhile: nothing could run the shutdown
-        with contextlib.suppress(Exception):
-            self.run(self.lifespan.shutdown())
-        if not self._owned:
-            return  # the caller's loop: theirs to stop and close
-        with contextlib.suppress(Exception):
-            self.run(_cancel_all(self._root))
-            self.run(self.loop.shutdown_asyncgens())
-            self.run(self.loop.shutdown_default_executor())
-        self.loop.call_soon_threadsafe(_resolve, self._end)
-        self.thread.join(CLOSE_WAIT)
-        if not self.loop.is_running():
-            self.loop.close()
-
-
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
 
 
 class Loops:
@@ -416,8 +160,7 @@ class Loops:
         shutdown would repeat the parent's, and the shared loop's thread does not exist here
         (waiting for it would never end), so only the copies' file descriptors are closed."""
         for runner in self._runners:
-            with contextlib.suppress(Exception):
-                runner.loop.close()
+            close_copy(runner.loop)
         self._pid, self._runners, self._shared, self._closing = os.getpid(), [], None, []
         self._local = threading.local()
 
