@@ -8,6 +8,7 @@ the thing that would happen early records what it saw at that moment.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -538,3 +539,124 @@ def test_a_cancelled_call_waits_for_the_thread_only_so_long(
         release.set()
 
     run(main())
+
+
+# -- 8. early-closed Flask streams under load ------------------------------------------------------
+
+
+@pytest.mark.timeout(30)
+def test_early_closed_flask_streams_tear_down_in_their_own_context() -> None:
+    """200 Flask ``stream_with_context`` responses cut short (disconnect before, at and after
+    the first chunk, ``send()`` raising, the task cancelled) next to a CPU-burning thread.
+
+    Each request's teardown must run once per push, in its own context (``g`` and ``request``
+    are its own), before its ASGI call returns; nothing may reach ``close()``'s error log or
+    ``sys.unraisablehook``, and a plain request afterwards sees a clean context.
+    """
+    from flask import Flask, Response, g, stream_with_context
+    from flask import request as flask_request
+
+    app = Flask("stress")
+    torn_down: dict[str, int] = {}
+    wrong: list[str] = []
+
+    @app.teardown_request
+    def teardown(exc: BaseException | None) -> None:
+        mine = flask_request.args.get("id", "")
+        if getattr(g, "request_id", mine) != mine:
+            wrong.append(f"{mine} tore down with g of {g.request_id}")
+        torn_down[mine] = torn_down.get(mine, 0) + 1
+
+    @app.get("/stream")
+    def stream() -> Response:
+        g.request_id = flask_request.args["id"]
+
+        def chunks() -> Iterator[bytes]:
+            for i in range(10_000):
+                yield b"x" * (32_768 if i % 2 else 16)
+
+        return Response(stream_with_context(chunks()))
+
+    @app.get("/plain")
+    def plain() -> str:
+        return repr(getattr(g, "request_id", None))
+
+    unraisable: list[str] = []
+    hook, sys.unraisablehook = sys.unraisablehook, lambda u: unraisable.append(repr(u))
+    stop = threading.Event()
+
+    def burn() -> None:
+        while not stop.is_set():
+            sum(range(2_000))
+
+    burner = threading.Thread(target=burn, daemon=True)
+    burner.start()
+    adapter = WsgiToAsgi(app, threads=4)
+    returned_early: list[str] = []
+
+    async def one(i: int) -> None:
+        mode = i % 5
+        sent = 0
+
+        async def send(message: dict[str, Any]) -> None:
+            nonlocal sent
+            sent += 1
+            if mode == 3 and sent > 2:
+                raise ConnectionResetError("peer gone")
+
+        query = f"id={i}".encode()
+        conv = Conversation(adapter, http_scope("/stream", query_string=query), send=send)
+        conv.push_body()
+        if mode in (1, 2, 4):
+            await conv.next()
+        if mode == 2:
+            await conv.next()
+        if mode == 4:
+            conv.task.cancel()
+        elif mode != 3:
+            conv.push({"type": "http.disconnect"})
+        with contextlib.suppress(asyncio.CancelledError):
+            await conv.finish(timeout=10)
+        if mode != 0 and torn_down.get(str(i)) != 2:  # once after the view, once for the stream
+            returned_early.append(f"{i}: {torn_down.get(str(i))}")
+
+    async def main() -> bytes:
+        for start in range(0, 200, 8):
+            await asyncio.gather(*(one(i) for i in range(start, start + 8)))
+        return (await request(adapter, "/plain")).body
+
+    try:
+        with _bridge_errors() as logged:
+            plain_body = run(main())
+    finally:
+        stop.set()
+        burner.join(5)
+        sys.unraisablehook = hook
+    assert not wrong and not unraisable and not logged, (wrong, unraisable, logged)
+    assert not returned_early, f"calls returned before their teardown ran: {returned_early[:5]}"
+    assert plain_body == b"None"
+
+
+class _bridge_errors:
+    """Collect what bridge logs at ERROR and above while the block runs."""
+
+    def __enter__(self) -> list[str]:
+        self.records: list[str] = []
+        self.handler = logging.Handler(logging.ERROR)
+        self.handler.emit = lambda record: self.records.append(record.getMessage())  # type: ignore[method-assign]
+        logging.getLogger("bridge").addHandler(self.handler)
+        return self.records
+
+    def __exit__(self, *exc: object) -> None:
+        logging.getLogger("bridge").removeHandler(self.handler)
+
+
+def test_an_unknown_lifespan_message_raises_instead_of_looping() -> None:
+    async def receive() -> dict[str, Any]:
+        return {"type": "lifespan.bogus"}  # at once, forever
+
+    async def send(message: dict[str, Any]) -> None:
+        raise AssertionError(f"nothing to answer: {message}")
+
+    with pytest.raises(Exception, match="unexpected message on the lifespan scope"):
+        run(asyncio.wait_for(WsgiToAsgi(hello)({"type": "lifespan"}, receive, send), 5))

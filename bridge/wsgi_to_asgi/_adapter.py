@@ -148,6 +148,9 @@ class WsgiToAsgi:
                     executor.shutdown(wait=False)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+            else:
+                # Never loop on it: a receive() that returned it at once would do so forever.
+                raise BridgeError(f"unexpected message on the lifespan scope: {message!r:.80}")
 
     # -- one request ----------------------------------------------------------------------------
 
