@@ -153,6 +153,20 @@ class ToLoop(_Handoff[T]):
                 raise self._error
             return items, self._closed and self._error is None
 
+    def close(self, last: T | None = None) -> None:
+        """Producer: no more items will come; ``last``, when given, is queued first, under the
+        same lock (one wake-up, one lock round for a producer's final item and its end)."""
+        if last is None:
+            self._finish(None)
+            return
+        with self._lock:
+            if self._error is None:
+                self._items.append(last)
+            self._closed = True
+            self._thread_wakeup.notify_all()
+            waiter = self._take_loop_waiter()
+        self._wake_loop(waiter)
+
     @property
     def closed(self) -> bool:
         """The producer has called ``close()`` or ``fail()`` (a plain read: no lock needed)."""

@@ -7,10 +7,11 @@ owns the WSGI side: the application call, ``start_response``, the iteration and 
 - Admission: at most ``threads + backlog`` requests are in the adapter; the next one gets 503 at
   once. A slot is freed when the worker thread is done (the call returns only after that, see
   below), or when a job still waiting for a thread is cancelled.
-- Waiting for a thread: when no thread is free at submit time, the relay reads ``receive()``
-  while the job waits, and a client that leaves (``http.disconnect``, or its task cancelled)
-  abandons the job: it is cancelled in the pool, or returns at once when a thread picks it up,
-  without calling the app. A job with a free thread starts no extra task.
+- Waiting for a thread: a client that leaves while its job waits (``http.disconnect``, or its
+  task cancelled) abandons the job: it is cancelled in the pool, or returns at once when a
+  thread picks it up, without calling the app. When no thread is free at submit time and the job
+  still waits ``QUEUED_WATCH_DELAY`` later, the relay reads ``receive()`` to see the disconnect;
+  a job with a free thread, or one a thread takes soon, costs no extra task.
 - Request body: when the first ``http.request`` holds the whole body (the common case) it becomes
   a ``BytesIO`` and no thread ever waits on the loop. Otherwise the pump reads ahead at most
   ``READ_AHEAD`` bytes into a ``ToThread`` hand-off that ``wsgi.input`` drains.

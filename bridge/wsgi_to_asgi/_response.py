@@ -131,17 +131,22 @@ class ResponseWriter:
         self._channel.wait_acknowledged()
 
     def finish(self) -> None:
-        """The body is complete: queue ``END`` (woken at once unless the body is a list)."""
+        """The body is complete: queue ``END`` at once, or with ``done()`` for a list body."""
         if self.state is State.AWAITING_START:
             raise WSGIProtocolError("the application returned without calling start_response()")
         self._release_headers()
         self.state = State.DONE
-        self._channel.put(END, 0, wake=not self.batch)
+        if not self.batch:
+            self._channel.put(END, 0)  # the client has it all now; close() may take its time
 
     def done(self, error: BaseException | None) -> None:
-        """The thread is done with the request (``close()`` has returned): the last wake-up."""
+        """The thread is done with the request (``close()`` has returned): the last wake-up.
+
+        A list body's ``END`` goes with it, under one lock and one wake-up.
+        """
         if error is None:
-            self._channel.close()
+            ended = self.batch and self.state is State.DONE
+            self._channel.close(END if ended else None)
         else:
             self.state = State.FAILED
             self._channel.fail(error)
