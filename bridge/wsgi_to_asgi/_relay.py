@@ -107,10 +107,8 @@ class Relay:
             await self._wait_for_thread(job, None)
             raise
         self._stop(completed)
-        if not completed:
+        if not self.channel.closed:  # the common case: the thread is already done
             await self._wait_for_thread(job, None)
-        elif not self.channel.closed:  # the common case: the thread is already done
-            await self.channel.finished()
         if self._receive_error is not None:
             raise self._receive_error
 
@@ -132,11 +130,20 @@ class Relay:
                 self._chunks.fail(gone)
 
     async def _wait_for_thread(self, job: Future[None], bound: float | None) -> None:
+        """Wait until the thread is done with the request (``bound``: at most that long).
+
+        Cancelled while it waits without a bound, it waits ``CANCEL_GRACE`` more, then lets the
+        cancellation through: a task cancelled once more (anyio re-delivers) stops at once.
+        """
         if job.cancel():
             self.never_ran = True  # it was still waiting for a thread (the adapter frees its slot)
             return
         if bound is None:
-            await self.channel.finished()
+            try:
+                await self.channel.finished()
+            except asyncio.CancelledError:
+                await self._wait_for_thread(job, CANCEL_GRACE)
+                raise
             return
         try:
             await asyncio.wait_for(self.channel.finished(), bound)
