@@ -13,8 +13,9 @@ consumer, one on the loop and one on a thread:
 
 Either side may end the exchange: the producer with ``close()`` (no more items) or ``fail(exc)``
 (its error reaches the consumer after the items already queued), the consumer with ``abort(exc)``
-(the producer's next ``put`` raises ``exc``). One lock guards the state; the thread sleeps on a
-condition of that lock and the loop on a future.
+(the producer's next ``put`` raises ``exc``). An abort does not end the producer: a ``ToLoop``
+consumer that must know the thread is done waits for ``finished()`` after aborting. One lock
+guards the state; the thread sleeps on a condition of that lock and the loop on a future.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ class _Handoff(Generic[T]):
         self._items: deque[T] = deque()
         self._size = 0
         self._closed = False
+        self._acknowledged = False
         self._error: BaseException | None = None
         self._loop_waiter: asyncio.Future[None] | None = None
 
@@ -150,6 +152,47 @@ class ToLoop(_Handoff[T]):
             if not items and self._error is not None:
                 raise self._error
             return items, self._closed and self._error is None
+
+    def close(self, last: T | None = None) -> None:
+        """Producer: no more items will come; ``last``, when given, is queued first, under the
+        same lock (one wake-up, one lock round for a producer's final item and its end)."""
+        if last is None:
+            self._finish(None)
+            return
+        with self._lock:
+            if self._error is None:
+                self._items.append(last)
+            self._closed = True
+            self._thread_wakeup.notify_all()
+            waiter = self._take_loop_waiter()
+        self._wake_loop(waiter)
+
+    @property
+    def closed(self) -> bool:
+        """The producer has called ``close()`` or ``fail()`` (a plain read: no lock needed)."""
+        return self._closed
+
+    async def finished(self) -> None:
+        """Loop side: wait until the producer has called ``close()`` or ``fail()``.
+
+        Returns at once when it already has (the common case: no suspension). An ``abort()``
+        does not end this wait: the producer only notices it at its next ``put``.
+        """
+        with self._lock:
+            while not self._closed:
+                await self._wait_on_loop()
+
+    def acknowledge(self) -> None:
+        """Loop side: the last item taken has been dealt with (see ``wait_acknowledged``)."""
+        with self._lock:
+            self._acknowledged = True
+            self._thread_wakeup.notify_all()
+
+    def wait_acknowledged(self) -> None:
+        """Thread side: block until the loop calls ``acknowledge()`` or aborts."""
+        with self._lock:
+            while not self._acknowledged and self._error is None:
+                self._thread_wakeup.wait()
 
 
 class ToThread(_Handoff[bytes]):

@@ -99,6 +99,46 @@ def test_to_loop_abort_wakes_a_blocked_producer_with_the_error() -> None:
     run(main())
 
 
+def test_to_loop_finished_waits_for_the_producer_even_after_an_abort() -> None:
+    async def main() -> None:
+        channel: ToLoop[bytes] = ToLoop(asyncio.get_running_loop(), 100)
+        channel.abort(ClientDisconnected("client gone"))
+        waiting = asyncio.ensure_future(channel.finished())
+        await asyncio.sleep(0.05)
+        assert not waiting.done()  # the thread may still be inside the app or its close()
+        in_thread(channel.close).join(5)
+        await asyncio.wait_for(waiting, 5)
+        assert channel.closed
+
+    run(main())
+
+
+def test_to_loop_close_with_a_last_item_is_one_batch() -> None:
+    async def main() -> None:
+        channel: ToLoop[bytes] = ToLoop(asyncio.get_running_loop(), 100)
+        in_thread(lambda: (channel.put(b"a", 1, wake=False), channel.close(b"end"))).join(5)
+        assert await channel.get() == ([b"a", b"end"], True)
+
+    run(main())
+
+
+def test_to_loop_wait_acknowledged_returns_on_acknowledge_or_abort() -> None:
+    async def main() -> None:
+        for end in ("acknowledge", "abort"):
+            channel: ToLoop[bytes] = ToLoop(asyncio.get_running_loop(), 100)
+            thread = in_thread(channel.wait_acknowledged)
+            await asyncio.sleep(0.05)
+            assert thread.is_alive()  # waits for the loop
+            if end == "acknowledge":
+                channel.acknowledge()
+            else:
+                channel.abort(ClientDisconnected("gone"))
+            await asyncio.to_thread(thread.join, 5)
+            assert not thread.is_alive()
+
+    run(main())
+
+
 def test_to_thread_reads_ahead_only_up_to_the_budget() -> None:
     async def main() -> None:
         chunks = ToThread(asyncio.get_running_loop(), 8)

@@ -563,7 +563,7 @@ def test_backlog_full_answers_503_with_retry_after_at_once() -> None:
         await until(lambda: gate.running == 1)
         waiting = Conversation(adapter, http_scope("/b"))
         waiting.push_body()
-        await until(lambda: waiting.receive_calls == 1)  # admitted, queued for the thread
+        await until(lambda: waiting.receive_calls >= 1)  # admitted, queued for the thread
         try:
             started = time.monotonic()
             refused = Conversation(adapter, http_scope("/c"))

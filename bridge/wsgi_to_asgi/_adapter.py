@@ -5,8 +5,13 @@ body is still arriving or a response streams, a pump task that reads ``receive()
 owns the WSGI side: the application call, ``start_response``, the iteration and ``close()``.
 
 - Admission: at most ``threads + backlog`` requests are in the adapter; the next one gets 503 at
-  once. A slot is freed when the worker thread is done, not when the ASGI call returns, because a
-  thread still inside the application is still busy.
+  once. A slot is freed when the worker thread is done (the call returns only after that, see
+  below), or when a job still waiting for a thread is cancelled.
+- Waiting for a thread: a client that leaves while its job waits (``http.disconnect``, or its
+  task cancelled) abandons the job: it is cancelled in the pool, or returns at once when a
+  thread picks it up, without calling the app. When no thread is free at submit time and the job
+  still waits ``QUEUED_WATCH_DELAY`` later, the relay reads ``receive()`` to see the disconnect;
+  a job with a free thread, or one a thread takes soon, costs no extra task.
 - Request body: when the first ``http.request`` holds the whole body (the common case) it becomes
   a ``BytesIO`` and no thread ever waits on the loop. Otherwise the pump reads ahead at most
   ``READ_AHEAD`` bytes into a ``ToThread`` hand-off that ``wsgi.input`` drains.
@@ -15,6 +20,14 @@ owns the WSGI side: the application call, ``start_response``, the iteration and 
 - Disconnect: the pump keeps reading ``receive()`` while the response streams; on
   ``http.disconnect`` (or ``send`` raising ``OSError``) it aborts the hand-off, so the thread's next
   chunk raises ``ClientDisconnected``, the iteration stops and ``close()`` runs.
+- The end: the ASGI call returns once the thread is done with the request (``close()`` has
+  returned), whatever the path; a cancelled call waits for that at most ``CANCEL_GRACE``. The
+  thread says "done" on the hand-off it already wakes the loop with: a list body is closed before
+  its one wake-up, a streaming body's end goes out first and "done" follows ``close()``.
+- ``close()`` errors are logged on ``bridge`` and never replace the outcome: a complete response
+  stands (as gunicorn and wsgiref do), and an iteration's own error wins over close's.
+- ``Content-Length``: never more bytes than declared; the iteration stops once they are sent.
+  Fewer bytes than declared are sent as they are: the server notices and drops the connection.
 """
 
 from __future__ import annotations
@@ -26,6 +39,7 @@ import os
 import threading
 from collections.abc import Iterable
 from concurrent.futures import Executor, ThreadPoolExecutor
+from typing import Any
 
 from .._environ import declared_length, scope_to_environ
 from .._errors import BridgeError
@@ -102,7 +116,8 @@ class WsgiToAsgi:
             self._executor = ThreadPoolExecutor(self.threads, thread_name_prefix="bridge-wsgi")
         return self._executor
 
-    def _admit(self) -> bool:
+    def _admit(self) -> int:
+        """Take a slot; return how many requests were in the adapter before, or -1 when full."""
         if self._pid != os.getpid():
             # A forked child (gunicorn --preload, uWSGI): the parent's pool threads did not
             # come along, and its lock and count describe the parent's requests.
@@ -111,10 +126,11 @@ class WsgiToAsgi:
             self._in_flight = 0
             self._executor = None
         with self._lock:
-            if self._in_flight >= self.threads + self.backlog:
-                return False
-            self._in_flight += 1
-            return True
+            ahead = self._in_flight
+            if ahead >= self.threads + self.backlog:
+                return -1
+            self._in_flight = ahead + 1
+            return ahead
 
     def _release(self) -> None:
         with self._lock:
@@ -133,11 +149,15 @@ class WsgiToAsgi:
                     executor.shutdown(wait=False)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+            else:
+                # Never loop on it: a receive() that returned it at once would do so forever.
+                raise BridgeError(f"unexpected message on the lifespan scope: {message!r:.80}")
 
     # -- one request ----------------------------------------------------------------------------
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not self._admit():
+        ahead = self._admit()
+        if ahead < 0:
             logger.warning(
                 "bridge: 503 for %s %s: all %d threads busy and %d requests waiting (backlog)",
                 scope["method"],
@@ -168,34 +188,60 @@ class WsgiToAsgi:
             environ["wsgi.file_wrapper"] = FileWrapper
             response = ResponseWriter(relay.channel)
             context = contextvars.copy_context()
-            self._pool().submit(context.run, self._run_app, environ, response, scope)
+            job = self._pool().submit(context.run, self._run_app, environ, response, relay, scope)
             submitted = True
-            await relay.run(len(body))
+            try:
+                # Requests admitted ahead of this one hold every thread: it may have to wait.
+                # (With a shared executor, other adapters' requests are not counted.)
+                await relay.run(len(body), job, queued=ahead >= self.threads)
+            finally:
+                if relay.never_ran:
+                    self._release()  # its job was cancelled before a thread took it
         finally:
             if not submitted:
                 self._release()
 
-    def _run_app(self, environ: Environ, response: ResponseWriter, scope: Scope) -> None:
-        """On a pool thread: call the app, hand its response to the loop, always ``close()``."""
+    def _run_app(
+        self, environ: Environ, response: ResponseWriter, relay: Relay, scope: Scope
+    ) -> None:
+        """On a pool thread: run the request unless its client left while it waited for this
+        thread; then free the slot and tell the loop the thread is done (the last wake-up)."""
         try:
-            iterable: Iterable[bytes] = self.wsgi_app(environ, response.start_response)
-            try:
-                path = pathsend_target(iterable, response, scope)
-                if path is not None:
-                    response.send_path(path)
-                else:
-                    response.batch = isinstance(iterable, (list, tuple))
-                    for chunk in iterable:
-                        response.send_chunk(chunk)
-                    response.finish()
-            finally:
-                close = getattr(iterable, "close", None)
-                if close is not None:
-                    close()
+            if not relay.abandoned:
+                self._respond(environ, response, scope)
         except BaseException as exc:
-            response.fail(exc)
-        finally:
             self._release()
+            response.done(exc)
+        else:
+            self._release()
+            response.done(None)
+
+    def _respond(self, environ: Environ, response: ResponseWriter, scope: Scope) -> None:
+        """Call the app, hand its response to the loop, always ``close()`` the iterable."""
+        iterable: Iterable[bytes] = self.wsgi_app(environ, response.start_response)
+        try:
+            path = pathsend_target(iterable, response, scope)
+            if path is not None:
+                response.send_path(path)  # returns once the server has the path
+            else:
+                response.batch = isinstance(iterable, (list, tuple))
+                if not response.complete:  # write() may have sent the declared length already
+                    for chunk in iterable:
+                        if response.send_chunk(chunk):
+                            break  # the declared Content-Length is reached: no further next()
+                response.finish()
+        finally:
+            close = getattr(iterable, "close", None)
+            if close is not None:
+                _close(close, scope)
+
+
+def _close(close: Any, scope: Scope) -> None:
+    """Call the iterable's ``close()``; an error is logged, never raised (see the module doc)."""
+    try:
+        close()
+    except Exception:
+        logger.exception("bridge: close() of the response iterable raised for %s", _label(scope))
 
 
 def _label(scope: Scope) -> str:

@@ -1,19 +1,47 @@
 """The loop side of one ``WsgiToAsgi`` request: the two hand-offs and the task that reads
-``receive()`` (see the theory of operation in ``wsgi_to_asgi``)."""
+``receive()`` (see the theory of operation in ``wsgi_to_asgi._adapter``).
+
+Every ``await`` here, and what happens when it fails:
+
+- ``channel.get()`` raises the app's error (after close() ran) or the abort's; on cancellation
+  the request is abandoned (a queued job never runs) and the call waits for the thread at most
+  ``CANCEL_GRACE`` seconds before re-raising.
+- ``send()`` raising ``OSError`` means the client is gone: the thread is aborted at its next
+  chunk. Any other error is the server's: the thread is aborted and the error propagates. A
+  ``send()`` that never returns holds the call (the thread is still released by a disconnect).
+- ``receive()`` in the pump: ``http.disconnect`` aborts both hand-offs; an error aborts them with
+  ``ClientDisconnected`` (its cause the error) and is raised from the ASGI call; after the body
+  any other message means the callable is not a real server's (a middleware replaying a logged
+  body returns at once, forever), so the pump stops and disconnects are left to ``send()``. While
+  the body streams, the pump yields to the loop after each message and waits for the reader once
+  ``READ_AHEAD`` is queued, so a receive() that never suspends cannot starve the loop.
+- The call returns only once the thread is done with the request (its ``close()`` returned), on
+  every path, so a returned call means the request is over, as servers and middleware assume.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import io
 import logging
+from concurrent.futures import Future
 from typing import Any
 
 from .._errors import ClientDisconnected, RequestBodyTooLarge
 from .._streams import READ_AHEAD, RESPONSE_BUFFER, ToLoop, ToThread, input_stream
 from .._types import Message, Receive, Send
-from ._response import Item
+from ._response import END, Item
 
 logger = logging.getLogger("bridge")
+
+# Seconds a cancelled call waits for its thread to finish: the abort stops the app at its next
+# chunk and then close() runs, which takes milliseconds; an app deaf to it (inside a slow query)
+# must not hold a timeout middleware's own answer much past its deadline.
+CANCEL_GRACE = 2.0
+# Seconds a queued request waits before its receive() is watched for the client leaving. A
+# watch costs a task; a pool that keeps up (the bench's 64 requests on 10 threads wait about
+# 3 ms) never pays it, while a backlog of requests that wait for long is watched.
+QUEUED_WATCH_DELAY = 0.01
 
 
 async def reply_too_large(send: Send, label: str, limit: int) -> None:
@@ -43,6 +71,11 @@ class Relay:
         self.channel: ToLoop[Item] = ToLoop(self._loop, RESPONSE_BUFFER)
         self._chunks: ToThread | None = None
         self._pump: asyncio.Task[None] | None = None
+        self._receive_error: Exception | None = None
+        self._watch_timer: asyncio.TimerHandle | None = None
+        # Set once the call is over; a job that a thread picks up after that returns at once.
+        self.abandoned = False
+        self.never_ran = False  # the job was cancelled before a thread took it
 
     def stream_body(self, first: bytes) -> io.BufferedReader:
         """``wsgi.input`` for a body still arriving after ``first``."""
@@ -50,33 +83,88 @@ class Relay:
         self._chunks.put_nowait(first)
         return input_stream(self._chunks)
 
-    async def run(self, received: int) -> None:
-        """Relay the response until it is done, the client is gone, or the app fails."""
+    async def run(self, received: int, job: Future[None], queued: bool) -> None:
+        """Relay the response; return once the thread is done with the request.
+
+        ``queued``: no thread may be free for ``job``; if it still waits ``QUEUED_WATCH_DELAY``
+        later, ``receive()`` is watched, so a client that leaves while it waits is seen and the
+        job never runs the app.
+        """
         if self._chunks is not None:
             self._pump = self._loop.create_task(self._read_receive(self._chunks, received))
-        completed = False
+        elif queued:
+            self._watch_timer = self._loop.call_later(QUEUED_WATCH_DELAY, self._watch_queued, job)
         try:
             completed = await self._relay()
         except ClientDisconnected:
-            pass  # the app saw the disconnect on wsgi.input; nobody is left to answer
-        finally:
-            if self._pump is not None:
-                self._pump.cancel()
-            if not completed:
-                gone = ClientDisconnected("the request ended before the response did")
-                self.channel.abort(gone)
-                if self._chunks is not None:
-                    self._chunks.fail(gone)
+            completed = False  # the app saw the disconnect on wsgi.input; nobody is left to answer
+        except asyncio.CancelledError:
+            self._stop(False)
+            await self._wait_for_thread(job, CANCEL_GRACE)
+            raise
+        except BaseException:
+            self._stop(False)
+            await self._wait_for_thread(job, None)
+            raise
+        self._stop(completed)
+        if not self.channel.closed:  # the common case: the thread is already done
+            await self._wait_for_thread(job, None)
+        if self._receive_error is not None:
+            raise self._receive_error
+
+    def _watch_queued(self, job: Future[None]) -> None:
+        self._watch_timer = None
+        if self._pump is None and not job.running() and not job.done():
+            self._pump = self._loop.create_task(self._read_receive(None, 0))
+
+    def _stop(self, completed: bool) -> None:
+        self.abandoned = True
+        if self._watch_timer is not None:
+            self._watch_timer.cancel()
+        if self._pump is not None:
+            self._pump.cancel()
+        if not completed:
+            gone = ClientDisconnected("the request ended before the response did")
+            self.channel.abort(gone)
+            if self._chunks is not None:
+                self._chunks.fail(gone)
+
+    async def _wait_for_thread(self, job: Future[None], bound: float | None) -> None:
+        """Wait until the thread is done with the request (``bound``: at most that long).
+
+        Cancelled while it waits without a bound, it waits ``CANCEL_GRACE`` more, then lets the
+        cancellation through: a task cancelled once more (anyio re-delivers) stops at once.
+        """
+        if job.cancel():
+            self.never_ran = True  # it was still waiting for a thread (the adapter frees its slot)
+            return
+        if bound is None:
+            try:
+                await self.channel.finished()
+            except asyncio.CancelledError:
+                await self._wait_for_thread(job, CANCEL_GRACE)
+                raise
+            return
+        try:
+            await asyncio.wait_for(self.channel.finished(), bound)
+        except asyncio.TimeoutError:
+            logger.warning(
+                "bridge: %s was cancelled; its WSGI thread is still busy after %.1f s, "
+                "not waiting longer",
+                self._label,
+                bound,
+            )
 
     async def _relay(self) -> bool:
+        """Send the response as the thread makes it; True once it is complete."""
         started = False
         while True:
             try:
-                items, done = await self.channel.get()  # the app's errors are raised here
+                items, finished = await self.channel.get()  # the app's errors are raised here
             except RequestBodyTooLarge:
                 if started or not self._over_limit:
                     raise
-                items, done = [], False
+                items, finished = [], False
             if self._over_limit and not started:
                 # Whatever the app made of the error on wsgi.input (Flask turns it into a 500),
                 # the client is told the truth while no header has gone out.
@@ -85,28 +173,35 @@ class Relay:
                 return True
             started = started or bool(items)
             try:
-                if await self._send_batch(items, done):
+                if await self._send_batch(items):
                     return True
             except OSError:
                 return False  # send() failed: the client is gone
+            if finished:
+                return False  # the thread ended without a response: it saw the call was over
             if self._pump is None:  # a streaming response: watch for the client leaving
                 self._pump = self._loop.create_task(self._read_receive(None, 0))
 
-    async def _send_batch(self, items: list[Item], done: bool) -> bool:
+    async def _send_batch(self, items: list[Item]) -> bool:
         """Send queued items, neighbouring chunks joined; True once the response is complete."""
         body: list[bytes] = []
         for item in items:
             if isinstance(item, bytes):
                 body.append(item)
-                continue
-            # A message: the start, which comes before any chunk, or a pathsend, which comes
-            # right after the start and ends the response (``Response`` keeps that order).
-            await self._send(item)
-            if item["type"] == "http.response.pathsend":
+            elif item is END:
+                await self._send_body(body, more=False)
                 return True
-        if body or done:
-            await self._send_body(body, more=not done)
-        return done
+            elif item["type"] == "http.response.pathsend":
+                try:
+                    await self._send(item)
+                finally:
+                    self.channel.acknowledge()  # only now may the thread close() the file
+                return True
+            else:
+                await self._send(item)  # the start, which comes before any chunk
+        if body:
+            await self._send_body(body, more=True)
+        return False
 
     async def _send_body(self, chunks: list[bytes], more: bool) -> None:
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
@@ -131,7 +226,14 @@ class Relay:
                     self.channel.abort(ClientDisconnected("the client disconnected"))
                     return
                 if chunks is None:
-                    continue
+                    logger.debug(
+                        "bridge: %s: receive() returned %r after the request body; not a "
+                        "server's receive(), no longer watched (send() raising tells a "
+                        "disconnect)",
+                        self._label,
+                        message["type"],
+                    )
+                    return
                 received += len(message.get("body", b""))
                 if self._limit is not None and received > self._limit:
                     self._over_limit = True
@@ -146,6 +248,15 @@ class Relay:
                 elif chunks.over_budget():
                     ahead = asyncio.ensure_future(self._receive())
                     await _drained_or_disconnected(chunks, ahead)
+                else:
+                    await asyncio.sleep(0)  # a receive() that never suspends must not starve
+        except Exception as exc:
+            self._receive_error = exc
+            gone = ClientDisconnected(f"receive() raised {type(exc).__name__}: {exc}")
+            gone.__cause__ = exc
+            if chunks is not None:
+                chunks.fail(gone)
+            self.channel.abort(gone)
         finally:
             if ahead is not None:
                 ahead.cancel()

@@ -4,6 +4,12 @@ thread, turned into ASGI messages queued for the loop.
 A response moves AWAITING_START -> HEADERS_HELD -> STREAMING -> DONE, or to FAILED from anywhere.
 Headers are held until the first non-empty chunk (PEP 3333: an application may still replace them
 with an ``exc_info`` call until then), so an error before any body still becomes a clean 500.
+
+Two ends are told to the loop apart: ``END`` (queued by ``finish()``) says the response is
+complete, and the hand-off's ``close()``/``fail()`` (by ``done()``, after the iterable's
+``close()``) says the thread is done with the request. A list body queues both without waking the
+loop and wakes it once at the very end; a streaming body sends ``END`` at once, so the client has
+its response while ``close()`` still runs.
 """
 
 from __future__ import annotations
@@ -31,8 +37,17 @@ class State(enum.Enum):
 
 
 # Items on the hand-off: a body chunk as plain bytes (the loop joins neighbours into one
-# ``http.response.body``), any other message as its dict.
+# ``http.response.body``), any other message as its dict, and ``END`` once the body is complete.
 Item = bytes | Message
+END: Message = {"type": "http.response.body", "more_body": False}
+
+
+def _length_of(headers: list[tuple[bytes, bytes]]) -> int | None:
+    """The ``Content-Length`` an app declared, when it is one plain number."""
+    for name, value in headers:
+        if name == b"content-length" and value.isdigit():
+            return int(value)
+    return None
 
 
 class ResponseWriter:
@@ -42,6 +57,9 @@ class ResponseWriter:
         self.state = State.AWAITING_START
         self._channel = channel
         self._start: Message = {}
+        # Bytes the declared Content-Length still allows (None: no limit). PEP 3333: a server
+        # never sends more than declared; the iteration stops once it is reached.
+        self.remaining: int | None = None
         # True while the body is a list or tuple: its next chunk cannot block, so the loop is
         # woken once at the end instead of per chunk (an ordinary request: one hop each way).
         self.batch = False
@@ -61,11 +79,9 @@ class ResponseWriter:
                 "only to replace headers after an error)"
             )
         code = check_status(status)
-        self._start = {
-            "type": "http.response.start",
-            "status": code,
-            "headers": encode_headers(headers),
-        }
+        encoded = encode_headers(headers)
+        self._start = {"type": "http.response.start", "status": code, "headers": encoded}
+        self.remaining = _length_of(encoded)
         self.state = State.HEADERS_HELD
         return self.write
 
@@ -74,10 +90,11 @@ class ResponseWriter:
         self.send_chunk(data)
         self._release_headers()
 
-    def send_chunk(self, data: bytes) -> None:
+    def send_chunk(self, data: bytes) -> bool:
         """Queue one chunk of the iterable; blocks while the client is behind (back-pressure).
 
-        An empty chunk keeps the headers held (PEP 3333).
+        An empty chunk keeps the headers held (PEP 3333). Bytes past the declared
+        ``Content-Length`` are cut; returns True once that length is reached.
         """
         if type(data) is not bytes:
             raise WSGIProtocolError(
@@ -87,27 +104,52 @@ class ResponseWriter:
             raise WSGIProtocolError("body data came before start_response() was called")
         if self.state is State.DONE:
             raise WSGIProtocolError("write() called after the response was finished")
+        remaining = self.remaining
+        if remaining is not None:
+            if len(data) >= remaining:
+                data = data[:remaining]
+            self.remaining = remaining - len(data)
         if data:
             self._release_headers()
             self._channel.put(data, len(data), wake=not self.batch)
+        return self.remaining == 0
+
+    @property
+    def complete(self) -> bool:
+        """The declared ``Content-Length`` has been sent: nothing more may follow."""
+        return self.remaining == 0 and self.state is not State.AWAITING_START
 
     def send_path(self, path: str) -> None:
-        """Finish with ``http.response.pathsend``: the server sends the file itself."""
+        """Finish with ``http.response.pathsend``: the server sends the file itself.
+
+        Returns once the loop's ``send()`` has returned (or the client is gone), so the
+        iterable's ``close()``, which may delete the file, only runs after the server opened it.
+        """
         self._release_headers()
         self._channel.put({"type": "http.response.pathsend", "path": path}, 0)
         self.state = State.DONE
-        self._channel.close()
+        self._channel.wait_acknowledged()
 
     def finish(self) -> None:
+        """The body is complete: queue ``END`` at once, or with ``done()`` for a list body."""
         if self.state is State.AWAITING_START:
             raise WSGIProtocolError("the application returned without calling start_response()")
         self._release_headers()
         self.state = State.DONE
-        self._channel.close()
+        if not self.batch:
+            self._channel.put(END, 0)  # the client has it all now; close() may take its time
 
-    def fail(self, exc: BaseException) -> None:
-        self.state = State.FAILED
-        self._channel.fail(exc)
+    def done(self, error: BaseException | None) -> None:
+        """The thread is done with the request (``close()`` has returned): the last wake-up.
+
+        A list body's ``END`` goes with it, under one lock and one wake-up.
+        """
+        if error is None:
+            ended = self.batch and self.state is State.DONE
+            self._channel.close(END if ended else None)
+        else:
+            self.state = State.FAILED
+            self._channel.fail(error)
 
     def _release_headers(self) -> None:
         if self.state is State.HEADERS_HELD:
