@@ -205,8 +205,11 @@ class Lockstep:
                 return
             future: asyncio.Future[None] = loop.create_future()
             self._waiters.append((n, loop, future))
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(future, bound)
+        timer = loop.call_later(bound, _resolve, future)  # not wait_for: it can eat a cancel
+        try:
+            await future
+        finally:
+            timer.cancel()
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
@@ -280,6 +283,27 @@ def pending_tasks(loop: asyncio.AbstractEventLoop | None, ignore: Iterable[Any] 
         return answer.result(BOUND)
     except Exception as exc:  # the loop stopped meanwhile
         return [f"could not inspect the loop: {exc!r}"]
+
+
+@contextlib.contextmanager
+def unraisable() -> Iterator[list[str]]:
+    """Exceptions raised where nobody can catch them (a finalizer, a coroutine never awaited):
+    recorded here, in the case that caused them, instead of failing whichever test runs when
+    the garbage collector gets to them."""
+    found: list[str] = []
+    previous = sys.unraisablehook
+
+    def hook(info: Any) -> None:
+        found.append(f"unraisable in {info.object!r}: {info.exc_value!r}"[:300])
+
+    sys.unraisablehook = hook
+    try:
+        yield found
+        import gc
+
+        gc.collect()
+    finally:
+        sys.unraisablehook = previous
 
 
 class LogCapture(logging.Handler):
@@ -752,3 +776,336 @@ async def loop_leaks(watch: LoopWatch) -> list[str]:
     return [f"task left pending: {t.get_coro()!r}" for t in pending()] + [
         f"never retrieved: {u}" for u in watch.unretrieved
     ]
+
+
+# -- ASGI -> WSGI: a fake WSGI server (one server thread, as a gthread worker's) around
+# AsgiToWsgi, a scripted ASGI app inside --------------------------------------------------------
+
+A2W_BODY = b"abcdefgh"  # read in two http.request messages of A2W_CHUNK bytes
+A2W_CHUNK = 4
+A2W_TAIL = {"small": (b"|two", b"|three"), "big": (b"x" * (300 * 1024), b"|three")}
+# The app's steps: 1, 2 receive the body; 3 start a watcher task on receive(); 4 send the start;
+# 5, 6, 7 send three chunks (the first echoes the request body); 8 send the last, empty body;
+# 9 background work after the response (a Starlette BackgroundTask).
+A2W_STEPS = 9
+
+
+@dataclass
+class AsgiRecord:
+    """What the scripted ASGI app saw and did."""
+
+    loop: asyncio.AbstractEventLoop | None = None
+    body: bytes = b""
+    watcher_saw: str | None = None
+    events: list[str] = field(default_factory=list)  # the watcher's and send()'s, in order
+    send_error: BaseException | None = None
+    error: BaseException | None = None
+    background_done: bool = False
+    steps: int = 0  # the last step the app reached
+    finished: bool = False  # the app's coroutine has returned or raised
+
+
+@dataclass(eq=False)
+class AsgiReq:
+    """One request to the scripted ASGI app; it finds this by the ``x-fault-id`` header."""
+
+    fault: str | None = None
+    k: int = 0
+    shape: str = "small"
+    record: AsgiRecord = field(default_factory=AsgiRecord)
+    taken: Lockstep = field(default_factory=Lockstep)  # body bytes the server has taken
+    sending: Lockstep = field(default_factory=Lockstep)  # chunks the app is about to send
+    read_started: Lockstep = field(default_factory=Lockstep)  # recv_timeout: a read under way
+    read_abandoned: Lockstep = field(default_factory=Lockstep)  # ... and the app gave up on it
+
+    @property
+    def chunks(self) -> tuple[bytes, ...]:
+        return (A2W_BODY, *A2W_TAIL[self.shape])
+
+    @property
+    def expected(self) -> bytes:
+        return b"".join(self.chunks)
+
+
+_A2W_REQUESTS: dict[str, AsgiReq] = {}
+
+
+async def asgi_app(scope: Message, receive: Any, send: Any) -> None:
+    """The scripted ASGI app. App faults at step k: raise (an Exception), cancel (it raises
+    ``CancelledError``, as code under a cancelled anyio scope does), stall (never goes on),
+    recv_timeout (gives up on a ``receive()`` once the server is reading for it, then asks
+    again). On ``http.disconnect`` during the body it returns quietly, as a handler does."""
+    assert scope["type"] == "http", scope["type"]
+    fault_id = dict(scope["headers"]).get(b"x-fault-id", b"").decode()
+    req = _A2W_REQUESTS[fault_id]
+    record = req.record
+    record.loop = asyncio.get_running_loop()
+    watcher: asyncio.Task[None] | None = None
+
+    async def at(step: int) -> None:
+        record.steps = step
+        if req.k != step:
+            return
+        if req.fault == "raise":
+            raise AppError(f"fault: the app raised at step {step}")
+        if req.fault == "cancel":
+            raise asyncio.CancelledError()
+        if req.fault == "stall":
+            await never()
+
+    async def sending(message: Message) -> None:
+        try:
+            await send(message)
+        except BaseException as exc:
+            record.send_error = exc
+            record.events.append("send raised")
+            raise
+
+    async def watch() -> None:
+        record.watcher_saw = (await receive())["type"]
+        record.events.append(f"watcher saw {record.watcher_saw}")
+
+    try:
+        for step in (1, 2, 2):  # the body: one or two messages (step 2 is each further one)
+            await at(step)
+            if req.fault == "recv_timeout" and req.k == step:
+                message = await _receive_given_up_once(receive, req)
+            else:
+                message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            record.body += message.get("body", b"")
+            if not message.get("more_body", False):
+                break
+        else:
+            raise AssertionError("the body came in more than three messages")
+        await at(3)
+        watcher = asyncio.ensure_future(watch())
+        await asyncio.sleep(0)  # the watcher is awaiting receive() from here on
+        await at(4)
+        await sending({"type": "http.response.start", "status": 200, "headers": _A2W_HEADERS})
+        taken = 0
+        for step, chunk in enumerate((record.body, *A2W_TAIL[req.shape]), start=5):
+            await at(step)
+            req.sending.advance()
+            await sending({"type": "http.response.body", "body": chunk, "more_body": True})
+            taken += len(chunk)
+            # Lock-step: the server has this chunk, unless the watcher saw the client leave.
+            waiting = asyncio.ensure_future(req.taken.wait_async(taken))
+            await asyncio.wait([waiting, watcher], return_when=asyncio.FIRST_COMPLETED)
+            if not waiting.done():
+                waiting.cancel()
+                await asyncio.wait([waiting])
+        await at(8)
+        await sending({"type": "http.response.body", "body": b"", "more_body": False})
+        await at(9)
+        await asyncio.sleep(0)
+        record.background_done = True
+        await asyncio.wait_for(watcher, BOUND)
+    except BaseException as exc:
+        record.error = exc
+        raise
+    finally:
+        if watcher is not None and not watcher.done():
+            if record.send_error is not None:  # the client is gone: the watcher hears it too
+                await asyncio.wait([watcher], timeout=BOUND)
+            watcher.cancel()  # as a task group does when the response ends or fails
+            await asyncio.wait([watcher])
+        record.finished = True
+
+
+_A2W_HEADERS = [(b"content-type", b"text/plain")]
+
+
+async def _receive_given_up_once(receive: Any, req: AsgiReq) -> Message:
+    """A ``receive()`` cancelled by a timeout once the server thread is reading for it, then a
+    second ``receive()`` (what ``asyncio.wait_for(receive(), t)`` in a retry loop does)."""
+    first = asyncio.ensure_future(receive())
+    await req.read_started.wait_async(1)
+    first.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await first
+    if first.cancelled():
+        req.read_abandoned.release()
+        return await receive()
+    req.read_abandoned.release()
+    return first.result()
+
+
+class FaultyInput:
+    """``wsgi.input`` with a fault at read k: input_oserror raises, input_short returns fewer
+    bytes than asked and then nothing (a client that sent less than its Content-Length and
+    left), recv_timeout holds the read until the app has given up on it."""
+
+    def __init__(self, req: AsgiReq) -> None:
+        self._req = req
+        self._data = A2W_BODY
+        self.reads = 0
+
+    def read(self, size: int = -1) -> bytes:
+        req = self._req
+        self.reads += 1
+        if size < 0:
+            size = len(self._data)
+        if req.fault == "input_oserror" and self.reads == req.k:
+            raise OSError(errno.ECONNRESET, f"fault: wsgi.input read #{self.reads} failed")
+        if req.fault == "input_short" and self.reads >= req.k:
+            size = min(size, 2 if self.reads == req.k else 0)
+        data, self._data = self._data[:size], self._data[size:]
+        if req.fault == "input_short" and self.reads >= req.k:
+            self._data = b""
+        if req.fault == "recv_timeout" and self.reads == req.k:
+            loop = req.record.loop
+            on_app_loop = loop is not None and loop.is_running() and _loop_thread_is_me(loop)
+            req.read_started.advance()
+            if not on_app_loop:  # shared loop: the app can give up while this thread reads
+                req.read_abandoned.wait(1, BOUND)
+        return data
+
+
+def _loop_thread_is_me(loop: asyncio.AbstractEventLoop) -> bool:
+    with contextlib.suppress(RuntimeError):
+        return asyncio.get_running_loop() is loop
+    return False
+
+
+@dataclass
+class WsgiOutcome:
+    """What one WSGI call did, seen from the fake server."""
+
+    call_error: BaseException | None = None  # raised by app(environ, start_response)
+    iter_error: BaseException | None = None  # raised by next()
+    close_error: BaseException | None = None
+    status: str | None = None
+    chunks: list[bytes] = field(default_factory=list)
+    ended: bool = False  # the iteration reached StopIteration
+    reads: int = 0  # wsgi.input reads the adapter made
+
+    @property
+    def body(self) -> bytes:
+        return b"".join(self.chunks)
+
+
+class ServerThread:
+    """One WSGI server thread (a daemon), running the calls it is given one at a time, each
+    within a bound: a per-thread loop stays the same across the calls, as in a real worker."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._serve, name="fault-server", daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            future, fn = job
+            try:
+                future.set_result(fn())
+            except BaseException as exc:
+                future.set_exception(exc)
+
+    def run(self, fn: Callable[[], T], what: str, bound: float = BOUND) -> T:
+        future: Future[T] = Future()
+        self._jobs.put((future, fn))
+        try:
+            return future.result(bound)
+        except TimeoutError:
+            raise Hang(f"{what} did not end within {bound}s ({stack_of(self.thread)})") from None
+
+    def stop(self) -> None:
+        self._jobs.put(None)
+
+
+def a2w_environ(req: AsgiReq) -> dict[str, Any]:
+    fault_id = str(id(req))
+    _A2W_REQUESTS.clear()  # one request at a time; the registry must not keep old ones alive
+    _A2W_REQUESTS[fault_id] = req
+    return {
+        "REQUEST_METHOD": "POST",
+        "SCRIPT_NAME": "",
+        "PATH_INFO": "/fault",
+        "QUERY_STRING": "",
+        "CONTENT_TYPE": "text/plain",
+        "CONTENT_LENGTH": str(len(A2W_BODY)),
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8000",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "REMOTE_PORT": "50000",
+        "HTTP_HOST": "testserver",
+        "HTTP_X_FAULT_ID": fault_id,
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "http",
+        "wsgi.input": FaultyInput(req),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+    }
+
+
+def serve_wsgi(
+    app: Any,
+    req: AsgiReq,
+    *,
+    start_response_raises: bool = False,
+    close_after: int | None = None,
+    close_from_thread: bool = False,
+    close_while_sending: bool = False,
+    adapter_close_after: int | None = None,
+) -> WsgiOutcome:
+    """Call ``app`` as a WSGI server does: call, iterate (taking chunks in lock-step with the
+    app), close. ``close_after=n`` closes after n chunks (``close_while_sending``: once the
+    app is inside its next ``send()``); ``close_from_thread`` closes from another thread;
+    ``adapter_close_after=n`` has another thread call ``app.close()`` then. The lock-step is
+    released only after ``close()``, so what the app sees during it is bridge's doing."""
+    out = WsgiOutcome()
+
+    def start_response(status: str, headers: list[Any], exc_info: Any = None) -> Any:
+        if start_response_raises:
+            raise ServerError("fault: start_response failed")
+        out.status = status
+        return lambda data: None
+
+    environ = a2w_environ(req)
+    try:
+        result = app(environ, start_response)
+    except BaseException as exc:
+        out.call_error = exc
+        req.taken.release()
+        return out
+    try:
+        iterator = iter(result)
+        while True:
+            if close_after is not None and len(out.chunks) >= close_after:
+                if close_while_sending:  # the app's next send() waits for room now
+                    req.sending.wait(close_after + 1)
+                break
+            if adapter_close_after == len(out.chunks):
+                in_thread(app.close, "the adapter's close() from another thread")
+            try:
+                chunk = next(iterator)
+            except StopIteration:
+                out.ended = True
+                break
+            except BaseException as exc:
+                out.iter_error = exc
+                break
+            out.chunks.append(chunk)
+            req.taken.advance(len(chunk))
+    finally:
+        close = getattr(result, "close", None)
+        try:
+            if close is not None and close_from_thread:
+                in_thread(close, "the iterable's close() from another thread")
+            elif close is not None:
+                close()
+        except BaseException as exc:
+            out.close_error = exc
+        req.taken.release()  # an app still waiting for the server to take a chunk goes on
+        out.reads = environ["wsgi.input"].reads
+    return out
+
+
+def in_thread(fn: Callable[[], Any], what: str) -> None:
+    """Run ``fn`` in a short-lived thread and wait for it (bounded); re-raise its error."""
+    run_bounded(fn, BOUND, what)
