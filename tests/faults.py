@@ -337,7 +337,7 @@ class LogCapture(logging.Handler):
 
 
 class DaemonExecutor(Executor):
-    """A fixed pool of daemon threads that counts its running jobs.
+    """A fixed pool of daemon threads that counts its jobs, queued or running.
 
     Given to ``WsgiToAsgi(executor=...)``: a WSGI thread stuck for good by a defect must not hang
     pytest at exit (``ThreadPoolExecutor`` joins its threads), and ``busy`` says exactly whether
@@ -356,6 +356,8 @@ class DaemonExecutor(Executor):
 
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
         future: Future[T] = Future()
+        with self._lock:
+            self.busy += 1  # counted from here: a job in the queue is work not yet given back
         self._jobs.put((future, fn, args, kwargs))
         return future
 
@@ -365,8 +367,6 @@ class DaemonExecutor(Executor):
             if job is None:
                 return
             future, fn, args, kwargs = job
-            with self._lock:
-                self.busy += 1
             try:
                 if future.set_running_or_notify_cancel():
                     try:
@@ -378,7 +378,7 @@ class DaemonExecutor(Executor):
                     self.busy -= 1
 
     def idle(self) -> bool:
-        return self.busy == 0 and self._jobs.empty()
+        return self.busy == 0
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         for _ in self.threads:
