@@ -1109,3 +1109,141 @@ def serve_wsgi(
 def in_thread(fn: Callable[[], Any], what: str) -> None:
     """Run ``fn`` in a short-lived thread and wait for it (bounded); re-raise its error."""
     run_bounded(fn, BOUND, what)
+
+
+# -- lifespan ----------------------------------------------------------------------------------
+
+# The app's lifespan steps: 1 receive startup, 2 send startup.complete, 3 receive shutdown,
+# 4 send shutdown.complete.
+LIFESPAN_STEPS = 4
+
+
+@dataclass(eq=False)
+class LifespanScript:
+    """An ASGI app whose first lifespan has one fault at step k: raise (an Exception), cancel
+    (it raises ``CancelledError``, as an anyio cancel scope makes it), stall (never answers),
+    wrong_type (sends ``http.response.start`` on the lifespan scope, then goes on: an app that
+    does not check ``scope["type"]``). Later lifespans and every request are clean."""
+
+    fault: str | None = None
+    k: int = 0
+    runs: int = 0
+    steps: int = 0
+    send_errors: list[BaseException] = field(default_factory=list)
+
+    async def __call__(self, scope: Message, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"ok"})
+            return
+        fault = self.fault if self.runs == 0 else None
+        self.runs += 1
+
+        async def at(step: int) -> None:
+            self.steps = max(self.steps, step)
+            if fault is None or self.k != step:
+                return
+            if fault == "raise":
+                raise AppError(f"fault: the lifespan raised at step {step}")
+            if fault == "cancel":
+                raise asyncio.CancelledError()
+            if fault == "stall":
+                await never()
+            if fault == "wrong_type":
+                try:
+                    await send({"type": "http.response.start", "status": 200, "headers": []})
+                except BaseException as exc:
+                    self.send_errors.append(exc)
+                    raise
+
+        await at(1)
+        assert (await receive())["type"] == "lifespan.startup"
+        await at(2)
+        await send({"type": "lifespan.startup.complete"})
+        await at(3)
+        assert (await receive())["type"] == "lifespan.shutdown"
+        await at(4)
+        await send({"type": "lifespan.shutdown.complete"})
+
+
+def bound_lifespan(monkeypatch: pytest.MonkeyPatch, seconds: float) -> str:
+    """Shorten bridge's lifespan bounds to ``seconds``; say what was found to shorten.
+
+    A module-level constant of ``bridge.asgi_to_wsgi._lifespan`` whose name says TIMEOUT or
+    GRACE is the way; failing that, the ``grace`` default of ``Lifespan.shutdown``."""
+    import bridge.asgi_to_wsgi._lifespan as module
+
+    found = [
+        name
+        for name, value in vars(module).items()
+        if name.isupper()
+        and ("TIMEOUT" in name or "GRACE" in name)
+        and isinstance(value, (int, float))
+    ]
+    for name in found:
+        monkeypatch.setattr(module, name, seconds)
+    if found:
+        return "constants " + ", ".join(found)
+    shutdown = module.Lifespan.shutdown
+    if shutdown.__defaults__ and "grace" in shutdown.__code__.co_varnames:
+        monkeypatch.setattr(shutdown, "__defaults__", (seconds,))
+        return "Lifespan.shutdown's grace default (startup: nothing)"
+    return "nothing"
+
+
+class LifespanServer:
+    """A fake ASGI server's side of one lifespan, for ``WsgiToAsgi``: startup, then shutdown,
+    with one fault at the k-th receive() or send(): recv_raise, recv_wrong (an unknown message
+    type first), send_raise."""
+
+    def __init__(self, fault: str | None = None, k: int = 0) -> None:
+        self.fault = fault
+        self.k = k
+        self.receives = 0
+        self.sends = 0
+        self.sent: list[str] = []
+        self._inbox = deque(["lifespan.startup", "lifespan.shutdown"])
+        self._answered = asyncio.Event()
+
+    async def receive(self) -> Message:
+        self.receives += 1
+        if self.fault == "recv_raise" and self.receives == self.k:
+            raise ServerError(f"fault: lifespan receive() #{self.receives} failed")
+        if self.fault == "recv_wrong" and self.receives == self.k:
+            return {"type": "lifespan.bogus"}
+        if len(self._inbox) == 1:  # shutdown comes once startup was answered
+            await self._answered.wait()
+        await asyncio.sleep(0)
+        return {"type": self._inbox.popleft()} if self._inbox else await _forever()
+
+    async def send(self, message: Message) -> None:
+        self.sends += 1
+        if self.fault == "send_raise" and self.sends == self.k:
+            raise ServerError(f"fault: lifespan send() #{self.sends} failed")
+        self.sent.append(message["type"])
+        self._answered.set()
+
+    async def call(self, app: Any) -> BaseException | None:
+        scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": "2.0"}}
+        task = asyncio.ensure_future(app(scope, self.receive, self.send))
+        done, _ = await asyncio.wait({task}, timeout=BOUND)
+        if not done:
+            task.cancel()
+            await asyncio.wait({task}, timeout=BOUND)
+            raise Hang(f"the lifespan call did not end within {BOUND}s: sent {self.sent}")
+        return asyncio.CancelledError() if task.cancelled() else task.exception()
+
+
+async def _forever() -> Message:
+    await never()
+    raise AssertionError("unreachable")
+
+
+def forget_exit_hook(adapter: Any) -> None:
+    """Drop an ``AsgiToWsgi``'s interpreter-exit hook once a case has closed it (or failed to).
+
+    The hook closes the adapter's loops at exit; for an adapter a defect left wedged (a startup
+    stuck under the loops' lock) it would wedge the interpreter's exit, and with it the suite."""
+    finalizer = getattr(adapter, "_finalizer", None)
+    if finalizer is not None:
+        finalizer.detach()

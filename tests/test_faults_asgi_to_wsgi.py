@@ -30,6 +30,7 @@ from tests.faults import (
     ServerThread,
     WsgiOutcome,
     asgi_app,
+    forget_exit_hook,
     known_defect,
     params,
     passing,
@@ -260,6 +261,7 @@ def run_cases(cases: list[Case], mode: str) -> None:
             wrong += _ok(server, adapter)
             server.run(adapter.close, "adapter.close()")
     finally:
+        forget_exit_hook(adapter)
         server.stop()
     wrong += lost
     assert not wrong, "\n".join(wrong)
