@@ -639,6 +639,8 @@ class AsgiServer:
     async def receive(self) -> Message:
         self.receives += 1
         fault = self._at("recv")
+        if fault is not None and fault != "recv_nosuspend":
+            self.delivered.release()  # the client is gone: the app is no longer paced by it
         if fault == "recv_raise":
             raise ServerError(f"fault: receive() #{self.receives} failed")
         if fault == "recv_disconnect":
@@ -665,6 +667,8 @@ class AsgiServer:
     async def send(self, message: Message) -> None:
         self.sends += 1
         fault = self._at("send")
+        if fault is not None:
+            self.delivered.release()  # the client is gone: the app is no longer paced by it
         if fault == "send_oserror":
             raise OSError(errno.EPIPE, f"fault: send() #{self.sends} failed: client gone")
         if fault == "send_error":

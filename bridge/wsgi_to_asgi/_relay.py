@@ -71,7 +71,7 @@ class Relay:
         self.channel: ToLoop[Item] = ToLoop(self._loop, RESPONSE_BUFFER)
         self._chunks: ToThread | None = None
         self._pump: asyncio.Task[None] | None = None
-        self._receive_error: Exception | None = None
+        self._receive_error: BaseException | None = None
         self._watch_timer: asyncio.TimerHandle | None = None
         # Set once the call is over; a job that a thread picks up after that returns at once.
         self.abandoned = False
@@ -250,16 +250,25 @@ class Relay:
                     await _drained_or_disconnected(chunks, ahead)
                 else:
                     await asyncio.sleep(0)  # a receive() that never suspends must not starve
+        except asyncio.CancelledError as exc:
+            if self.abandoned:
+                raise  # _stop() cancelled the pump
+            # receive() itself raised CancelledError (a server's own cancel scope): as an error.
+            self._fail_receive(exc, chunks)
         except Exception as exc:
-            self._receive_error = exc
-            gone = ClientDisconnected(f"receive() raised {type(exc).__name__}: {exc}")
-            gone.__cause__ = exc
-            if chunks is not None:
-                chunks.fail(gone)
-            self.channel.abort(gone)
+            self._fail_receive(exc, chunks)
         finally:
             if ahead is not None:
                 ahead.cancel()
+
+    def _fail_receive(self, exc: BaseException, chunks: ToThread | None) -> None:
+        """``receive()`` raised: both sides hear of it (wsgi.input reads, the ASGI call)."""
+        self._receive_error = exc
+        gone = ClientDisconnected(f"receive() raised {type(exc).__name__}: {exc}")
+        gone.__cause__ = exc
+        if chunks is not None:
+            chunks.fail(gone)
+        self.channel.abort(gone)
 
 
 async def _drained_or_disconnected(chunks: ToThread, ahead: asyncio.Future[Message]) -> None:
