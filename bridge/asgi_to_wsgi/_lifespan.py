@@ -111,6 +111,7 @@ class Lifespan:
             self._phase = Phase.ENDED  # a late answer is refused from now on
             return None
         result: Message = answer.result()
+        self._answer = None  # it may hold an exception, its traceback, and through it us
         return result
 
     def _reply(self, answer: Message) -> None:
