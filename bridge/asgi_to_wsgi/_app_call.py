@@ -122,10 +122,13 @@ class AppCall:
                     "bridge: the ASGI app raised after its response was complete",
                     exc_info=self.error,
                 )
-            elif self._client_left:  # most likely because of it (Starlette's ClientDisconnect)
-                raise ClientDisconnected(_LEFT_MID_BODY) from self.error
             else:
-                raise self.error
+                # Let go of it as it is raised: its traceback holds this call (and through it
+                # the adapter's loops), which would then wait for the garbage collector.
+                error, self.error = self.error, None
+                if self._client_left:  # most likely because of it (Starlette's ClientDisconnect)
+                    raise ClientDisconnected(_LEFT_MID_BODY) from error
+                raise error
         elif not self.task_done or self.timed_out or self.complete:
             return
         elif self._client_left or self.gone:  # the client's doing, not the app's
