@@ -6,6 +6,13 @@ the work to the loop's thread. ``wsgi.input`` is always read by the request's ow
 in per-thread mode inside ``receive()``; on a shared loop, which must never block, ``receive()``
 asks for a chunk and the WSGI thread, woken from ``step``, reads it (``feed``) and hands it
 over. So a stalled upload holds only its own server thread, never a pool every request shares.
+
+A read the WSGI thread has taken on is never lost: if the ``receive()`` that asked for it is
+cancelled meanwhile (an app's ``wait_for(receive(), t)``), the chunk goes to the next one. A body
+that ends short of its ``Content-Length``, or an ``OSError`` under ``wsgi.input``, is the client
+leaving: the WSGI call then ends with ``ClientDisconnected``, never an error blaming the app.
+When the server closes the response early, every ``receive()`` the app awaits returns
+``http.disconnect`` before any ``send()`` raises, so a disconnect watcher hears it first.
 """
 
 from __future__ import annotations
@@ -24,6 +31,11 @@ from ._shared_loop import SharedRunner
 
 logger = logging.getLogger("bridge")
 
+# Loop iterations abandon() gives the app's waiting receive() calls to return http.disconnect
+# before its send() calls raise: each needs two (its future, then its task), and they run side
+# by side; the bound only matters for a receiver that never resumes.
+_RECEIVER_TURNS = 8
+
 
 class AppCall:
     def __init__(self, runner: Runner, environ: Environ, chunk_size: int, timeout: float | None):
@@ -41,7 +53,8 @@ class AppCall:
         self._chunks: list[bytes] = []
         self.queued = 0
         self.complete = False  # the app sent its last body chunk
-        self.gone = False  # the WSGI server closed the response early
+        self.gone = False  # the WSGI server closed the response early (or the body was cut)
+        self._client_left = False  # the body ended short or wsgi.input raised OSError
         self.timed_out = False
         self.answered = False  # the WSGI side has the status and the first chunk (or the end)
         self.task_done = False
@@ -53,6 +66,9 @@ class AppCall:
         self._reading: asyncio.Future[Message] | None = None  # shared: a read the app awaits
         self._wanted: asyncio.Future[Message] | None = None  # ... not yet claimed by the thread
         self.tasks: Owned = []  # the tasks the app started (see _leftovers)
+        self._kept: tuple[Message | None, BaseException | None] | None = None  # see _settle
+        self._receiving = 0  # receive() calls the app awaits
+        self._told: asyncio.Future[None] | None = None  # abandon(): the receivers have heard
 
     # -- the WSGI side's view -------------------------------------------------------------------
 
@@ -60,7 +76,7 @@ class AppCall:
         self._runner.spawn(self._run(app, scope))
 
     def until_first_chunk(self) -> Waiter | None:
-        if self.task_done or self._wanted is not None:
+        if self.task_done or self._wanted is not None or self.timed_out:
             return None
         if self.status is not None and (self.queued or self.complete):
             return None
@@ -88,35 +104,57 @@ class AppCall:
         try:
             message = self._read_body()
         except Exception as exc:
-            self._loop.call_soon_threadsafe(_settle, read, None, exc)
+            self._loop.call_soon_threadsafe(self._settle, read, None, exc)
+        except BaseException as exc:
+            # The server tears this thread down (gunicorn's worker timeout raises SystemExit
+            # here): the app must not wait for this read forever, nor see that on its loop.
+            self._client_left = True
+            error = ClientDisconnected("the WSGI server stopped reading the request body")
+            error.__cause__ = exc
+            self._loop.call_soon_threadsafe(self._settle, read, None, error)
+            raise
         else:
-            self._loop.call_soon_threadsafe(_settle, read, message, None)
+            self._loop.call_soon_threadsafe(self._settle, read, message, None)
 
     def raise_if_failed(self) -> None:
         """Raise what went wrong, if anything, once the app's task is done."""
         if self.error is not None:
-            if not self.complete:
-                raise self.error
-            # FastAPI sends a whole 500 and then re-raises: the response stands.
-            logger.error(
-                "bridge: the ASGI app raised after its response was complete", exc_info=self.error
-            )
-        elif self.task_done and self.status is None and not self.timed_out:
+            if self.complete:
+                # FastAPI sends a whole 500 and then re-raises: the response stands.
+                logger.error(
+                    "bridge: the ASGI app raised after its response was complete",
+                    exc_info=self.error,
+                )
+            else:
+                # Let go of it as it is raised: its traceback holds this call (and through it
+                # the adapter's loops), which would then wait for the garbage collector.
+                error, self.error = self.error, None
+                if self._client_left:  # most likely because of it (Starlette's ClientDisconnect)
+                    raise ClientDisconnected(_LEFT_MID_BODY) from error
+                raise error
+        elif not self.task_done or self.timed_out or self.complete:
+            return
+        elif self._client_left or self.gone:  # the client's doing, not the app's
+            raise ClientDisconnected(_LEFT_MID_BODY)
+        elif self.status is None:
             raise ASGIProtocolError("the ASGI app returned without sending http.response.start")
-        elif self.task_done and not self.complete and not self.gone and not self.timed_out:
+        else:
             raise ASGIProtocolError(
                 "the ASGI app returned before its last http.response.body (more_body=False)"
             )
 
     async def abandon(self, grace: float) -> None:
         """The server closed the response early: tell the app, give it ``grace`` seconds."""
-        self.gone = True
-        _resolve(self._finished)
-        self._wanted = None
-        if self._reading is not None and not self._reading.done():
-            self._reading.set_result({"type": "http.disconnect"})
-        if self._drained is not None and not self._drained.done():
-            self._drained.set_exception(ClientDisconnected("the WSGI server closed the response"))
+        told = self._told = self._loop.create_future()
+        self._tell_receivers()
+        # A disconnect watcher beside a sender (Starlette's StreamingResponse) must hear
+        # http.disconnect before the sender's send() raises: run the receivers first.
+        for _ in range(_RECEIVER_TURNS):
+            if not self._receiving:
+                break
+            await asyncio.sleep(0)
+        _resolve(told)
+        self._fail_send()
         await self.settle(grace)
         # An async generator the app dropped mid-iteration (a StreamingResponse body) is closed
         # by a task its finalizer schedules on this loop: let it run now, while the loop runs,
@@ -137,6 +175,18 @@ class AppCall:
                 await task
 
     # -- the app's task -------------------------------------------------------------------------
+
+    def _tell_receivers(self) -> None:
+        """The response is over: every receive() the app awaits, or makes, is http.disconnect."""
+        self.gone = True
+        _resolve(self._finished)
+        self._wanted = self._kept = None
+        if self._reading is not None and not self._reading.done():
+            self._reading.set_result({"type": "http.disconnect"})
+
+    def _fail_send(self) -> None:
+        if self._drained is not None and not self._drained.done():
+            self._drained.set_exception(ClientDisconnected("the WSGI server closed the response"))
 
     async def _run(self, app: ASGIApp, scope: Scope) -> None:
         owner.set(self.tasks)
@@ -173,6 +223,11 @@ class AppCall:
             )
             self.timed_out = True
             self._task.cancel()
+            # The 504 goes out whatever the app does next: if it ignores the cancellation, it
+            # sees the client as gone rather than send a response nobody reads.
+            self._tell_receivers()
+            self._fail_send()
+            self._wake()
 
     async def _receive(self) -> Message:
         if not self._body_done and not self.gone:
@@ -183,44 +238,74 @@ class AppCall:
                 # a client may send more only once it has that (an echo in lock-step).
                 await asyncio.sleep(0)
             return self._read_body()
+        if self._kept is not None and not self.gone:  # the last chunk, kept (shared loop)
+            return self._take_kept()
         if self._empty_body and not self.gone:
             self._empty_body = False
             return {"type": "http.request", "body": b"", "more_body": False}
-        if self._finished is not None and not self._finished.done():
-            await asyncio.shield(self._finished)
+        if self._finished is not None and not self._finished.done() and not self._client_left:
+            self._receiving += 1
+            try:
+                await asyncio.shield(self._finished)
+            finally:
+                self._receiving -= 1
         return {"type": "http.disconnect"}
 
     async def _ask_for_body(self) -> Message:
+        if self._kept is not None:
+            return self._take_kept()
         if self._reading is not None:  # another receive() call is reading: queue up behind it
             await asyncio.wait([self._reading])
             return await self._receive()
         reading: asyncio.Future[Message] = self._loop.create_future()
         self._reading = self._wanted = reading
         self._wake()
+        self._receiving += 1
         try:
             return await reading
+        except asyncio.CancelledError:
+            if reading.done() and not reading.cancelled() and not self.gone:
+                # Handed over, then cancelled before this task resumed: keep it for the next.
+                self._kept = (
+                    (None, reading.exception()) if reading.exception() else (reading.result(), None)
+                )
+            raise
         finally:
+            self._receiving -= 1
             self._reading = None
             if self._wanted is reading:  # cancelled before the WSGI thread took it on
                 self._wanted = None
+
+    def _take_kept(self) -> Message:
+        """A chunk read for a receive() that was cancelled meanwhile (see ``_settle``)."""
+        (message, error), self._kept = self._kept or (None, None), None
+        if error is not None:
+            raise error
+        return message or {"type": "http.disconnect"}
 
     def _read_body(self) -> Message:
         size = (
             self._chunk_size if self._remaining is None else min(self._chunk_size, self._remaining)
         )
-        data = self._input.read(size)
+        try:
+            data = self._input.read(size)
+        except OSError:  # the server's connection to the client failed: the app sees it
+            self._client_left = self._body_done = True
+            raise
         if self._remaining is None:
             self._body_done = not data
         else:
             self._remaining -= len(data)
             if len(data) < size:  # the body ended before its Content-Length: the client left
-                self.gone = self._body_done = True
+                self.gone = self._body_done = self._client_left = True
                 return {"type": "http.disconnect"}
             self._body_done = self._remaining == 0
         return {"type": "http.request", "body": data, "more_body": not self._body_done}
 
     async def _send(self, message: Message) -> None:
         if self.gone:
+            if self._told is not None and not self._told.done():  # abandon() tells receivers
+                await asyncio.shield(self._told)
             raise ClientDisconnected("the WSGI server closed the response (client gone)")
         kind = message["type"]
         if kind == "http.response.body":  # the common message first: it is sent per chunk
@@ -230,7 +315,9 @@ class AppCall:
                 raise ASGIProtocolError("http.response.body sent after the response was complete")
             body = message.get("body", b"")
             if body:
-                self._chunks.append(body if type(body) is bytes else bytes(body))
+                if type(body) is not bytes:
+                    body = _bytes(body)
+                self._chunks.append(body)
                 self.queued += len(body)
             if not message.get("more_body", False):
                 self.complete = True
@@ -251,6 +338,22 @@ class AppCall:
             self._drained = self._loop.create_future()
             await self._drained
 
+    def _settle(
+        self, read: asyncio.Future[Message], message: Message | None, error: BaseException | None
+    ) -> None:
+        """On the loop: hand the chunk the WSGI thread read to the receive() that asked."""
+        if not read.done():
+            _deliver(read, message, error)
+        elif not self.gone:
+            # That receive() was cancelled (an app's wait_for timed out) after the thread took
+            # the read on: the chunk is the next receive()'s, a newer one waiting or the next.
+            newer = self._reading
+            if newer is not None and newer is self._wanted and not newer.done():
+                self._wanted = None
+                _deliver(newer, message, error)
+            else:
+                self._kept = (message, error)
+
     def _wait(self) -> Waiter:
         self._ready = self._runner.waiter()
         return self._ready
@@ -266,15 +369,25 @@ def _resolve(future: asyncio.Future[None] | None) -> None:
         future.set_result(None)
 
 
-def _settle(
-    future: asyncio.Future[Message], message: Message | None, error: Exception | None
+def _deliver(
+    future: asyncio.Future[Message], message: Message | None, error: BaseException | None
 ) -> None:
-    if future.done():  # the app's task was cancelled meanwhile
-        return
     if error is not None:
         future.set_exception(error)
     else:
         future.set_result(message or {"type": "http.disconnect"})
+
+
+def _bytes(body: object) -> bytes:
+    """A copy of a bytes-like body (the app may reuse its buffer once send() returns)."""
+    if isinstance(body, (bytearray, memoryview)):
+        return bytes(body)  # bytes(memoryview) is every byte, whatever its item size
+    raise ASGIProtocolError(
+        f"http.response.body's body must be bytes, got {type(body).__name__}: {body!r:.40}"
+    )
+
+
+_LEFT_MID_BODY = "the client left before the request body was complete"
 
 
 def _status(status: object) -> int:
