@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import gc
 import logging
 import os
 import queue
@@ -241,7 +242,13 @@ class Baseline:
         return cls({t.ident or 0 for t in threading.enumerate()}, fd_count())
 
     def new_threads(self) -> list[threading.Thread]:
-        return [t for t in threading.enumerate() if (t.ident or 0) not in self.threads]
+        # bridge's reaper threads start once per process, with its first per-thread loop.
+        return [
+            t
+            for t in threading.enumerate()
+            if (t.ident or 0) not in self.threads
+            and t.name not in ("bridge-reaper", "bridge-exit-watch")
+        ]
 
     def problems(self, extra: Callable[[], list[str]] = list) -> list[str]:
         found = [f"thread {t.name} ({stack_of(t)})" for t in self.new_threads()]
@@ -269,7 +276,11 @@ def pending_tasks(loop: asyncio.AbstractEventLoop | None, ignore: Iterable[Any] 
     skip = set(ignore)
 
     def collect() -> list[str]:
-        return [repr(t.get_coro()) for t in asyncio.all_tasks(loop) if t not in skip]
+        return [
+            repr(t.get_coro())
+            for t in asyncio.all_tasks(loop)
+            if t not in skip and t.get_name() != "bridge-root"  # the loop's own, by design
+        ]
 
     if not loop.is_running():
         return collect()
@@ -767,14 +778,15 @@ async def loop_leaks(watch: LoopWatch) -> list[str]:
     current = asyncio.current_task()
 
     def pending() -> list[asyncio.Task[Any]]:
-        return [t for t in asyncio.all_tasks() if t is not current]
+        # The loop's root task lives as long as the loop does, by design (bridge's _runner).
+        return [
+            t for t in asyncio.all_tasks() if t is not current and t.get_name() != "bridge-root"
+        ]
 
     for _ in range(100):  # a cancelled task needs a few iterations to finish
         if not pending():
             break
         await asyncio.sleep(0.005)
-    import gc
-
     gc.collect()  # so a task's exception nobody retrieved is reported now
     await asyncio.sleep(0)
     return [f"task left pending: {t.get_coro()!r}" for t in pending()] + [

@@ -31,7 +31,6 @@ from tests.faults import (
     WsgiOutcome,
     asgi_app,
     forget_exit_hook,
-    known_defect,
     params,
     passing,
     pending_tasks,
@@ -43,24 +42,7 @@ MODES = ("per-thread", "shared")
 
 # -- the defects today's code has, one entry each: delete an entry once its fix lands ---------
 # key: (fault, k, direction, mode); an element may be a tuple of values or ANY.
-DEFECTS: dict[tuple[Any, ...], pytest.MarkDecorator] = {
-    ("close_pending", 1, "a2w", "shared"): known_defect(
-        "issue 6: after an early close, a pending send() raises before the awaited receive() "
-        "returns http.disconnect"
-    ),
-    ("input_short", ANY, "a2w", ANY): known_defect(
-        "issue 6: a body shorter than Content-Length is blamed on the app (ASGIProtocolError)"
-    ),
-    ("recv_timeout", ANY, "a2w", "shared"): known_defect(
-        "issue 6: loop=shared, a receive() cancelled by a timeout loses the chunk already read"
-    ),
-    ("adapter_close", ANY, "a2w", ANY): known_defect(
-        "issue 6: close() from another thread cancels a response that is mid-stream"
-    ),
-    ("stall", 9, "a2w", "per-thread"): known_defect(
-        "issue 6: ASGIMiddleware(wait_time=...) does not bound the wait after the last chunk"
-    ),
-}
+DEFECTS: dict[tuple[Any, ...], pytest.MarkDecorator] = {}  # every listed defect is fixed
 
 # -- the fault table: what SPEC.md says each fault must end in ---------------------------------
 # Outcomes: call_error (the app's exception leaves app(environ, start_response): the server

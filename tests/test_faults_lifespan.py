@@ -19,7 +19,6 @@ from hypothesis import HealthCheck, given, settings
 
 from bridge import AsgiToWsgi, WsgiToAsgi
 from tests.faults import (
-    ANY,
     BOUND,
     LIFESPAN_STEPS,
     AsgiReq,
@@ -35,7 +34,6 @@ from tests.faults import (
     ServerThread,
     bound_lifespan,
     forget_exit_hook,
-    known_defect,
     params,
     passing,
     run_bounded,
@@ -50,19 +48,7 @@ CALL_BOUND = min(BOUND, 0.5)
 
 # -- the defects today's code has, one entry each: delete an entry once its fix lands ---------
 # key: (fault, k, direction, mode); an element may be a tuple of values or ANY.
-DEFECTS: dict[tuple[Any, ...], pytest.MarkDecorator] = {
-    ("cancel", (1, 2), "lifespan", ANY): known_defect(
-        "issue 6: a lifespan that ends in a BaseException hangs the first request"
-    ),
-    ("wrong_type", ANY, "lifespan", ANY): known_defect(
-        "issue 6: the lifespan send() accepts any message (not only lifespan.*)"
-    ),
-    ("stall", (1, 2), "lifespan", ANY): known_defect(
-        "NEW: a startup that never answers hangs the first request, unbounded "
-        "(_lifespan.py:43 awaits the answer with no timeout); in shared mode it holds "
-        "Loops._lock, so close() and interpreter exit wait forever (_loops.py:226)"
-    ),
-}
+DEFECTS: dict[tuple[Any, ...], pytest.MarkDecorator] = {}  # every listed defect is fixed
 
 # -- the fault table ---------------------------------------------------------------------------
 # AsgiToWsgi: a failed startup makes requests 500 ("on") or means no lifespan ("auto": 200), for

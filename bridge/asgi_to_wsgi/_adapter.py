@@ -121,13 +121,12 @@ class AsgiToWsgi:
     def close(self) -> None:
         """Run the ASGI lifespan shutdown on every loop and close the loops.
 
-        Runs by itself at interpreter exit, which gunicorn's workers reach on SIGTERM, and when
-        the adapter is garbage-collected (so a dropped adapter leaves no loop or fd behind);
-        for a server whose workers exit without it, call it from the worker-exit hook (in a
-        gunicorn config: ``worker_exit = lambda server, worker: app.close()``). Call it once the
-        server has stopped handing in requests: a loop that a request is still using is shut
-        down by that request's thread when the request ends, not under it. The next request
-        after it starts afresh (a new loop and lifespan).
+        Needs no hook: a loop is also closed as soon as its server thread ends, every loop when
+        the main thread ends (gunicorn's SIGTERM, a script that returns: before the interpreter
+        waits for anyio's worker threads), and the adapter's loops when it is garbage-collected.
+        A loop that a request is still using is shut down by that request's thread when the
+        request ends, not under it. The next request after it starts afresh (a new loop and
+        lifespan).
         """
         self._loops.close()
 

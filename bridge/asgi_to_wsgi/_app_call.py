@@ -53,6 +53,7 @@ class AppCall:
         self._chunks: list[bytes] = []
         self.queued = 0
         self.complete = False  # the app sent its last body chunk
+        self._completion_seen = False
         self.gone = False  # the WSGI server closed the response early (or the body was cut)
         self._client_left = False  # the body ended short or wsgi.input raised OSError
         self.timed_out = False
@@ -83,7 +84,13 @@ class AppCall:
         return self._wait()
 
     def until_more(self) -> Waiter | None:
-        return None if self.queued or self.task_done or self._wanted is not None else self._wait()
+        if self.queued or self.task_done or self._wanted is not None:
+            return None
+        if self.complete and not self._completion_seen:
+            # Once: the iterable learns the body is complete (wait_time starts from there).
+            self._completion_seen = True
+            return None
+        return self._wait()
 
     def take(self) -> tuple[list[bytes], bool, asyncio.Future[Message] | None]:
         """The chunks sent so far (the app may send more), whether the app has ended (taken

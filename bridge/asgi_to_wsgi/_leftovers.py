@@ -52,16 +52,14 @@ async def finish(tasks: list[asyncio.Task[Any]], warned: set[str]) -> None:
     """Give a request's leftover ``tasks`` ``LEFTOVER_WAIT`` seconds, then cancel the rest."""
     _, late = await asyncio.wait(tasks, timeout=LEFTOVER_WAIT)
     for task in late:
-        name = _name(task)
-        if name not in warned:
-            warned.add(name)
-            logger.warning(
-                "bridge: task %s was still running %ss after its request ended and was "
-                "cancelled: with loop='per-thread' an event loop runs only while its WSGI thread "
-                "serves a request; use loop='shared' for work that outlives a request",
-                name,
-                LEFTOVER_WAIT,
-            )
+        _warn_once(
+            task,
+            warned,
+            "bridge: task %s was still running %ss after its request ended and was cancelled: "
+            "with loop='per-thread' an event loop runs only while its WSGI thread serves a "
+            "request; use loop='shared' for work that outlives a request",
+            LEFTOVER_WAIT,
+        )
         task.cancel()
     if late:
         await asyncio.wait(late, timeout=1.0)
@@ -70,17 +68,18 @@ async def finish(tasks: list[asyncio.Task[Any]], warned: set[str]) -> None:
 def warn_lifespan_tasks(owned: Owned, warned: set[str]) -> None:
     """Say once per coroutine name that a lifespan task runs only while requests do."""
     for task in running(owned):
-        name = _name(task)
-        if name not in warned:
-            warned.add(name)
-            logger.warning(
-                "bridge: the lifespan started task %s; with loop='per-thread' it runs only while "
-                "this WSGI thread serves a request. Use loop='shared' for work that must run "
-                "between requests",
-                name,
-            )
+        _warn_once(
+            task,
+            warned,
+            "bridge: the lifespan started task %s; with loop='per-thread' it runs only while this "
+            "WSGI thread serves a request. Use loop='shared' for work that must run between "
+            "requests",
+        )
 
 
-def _name(task: asyncio.Task[Any]) -> str:
+def _warn_once(task: asyncio.Task[Any], warned: set[str], message: str, *args: object) -> None:
     coro = task.get_coro()
-    return getattr(coro, "__qualname__", None) or task.get_name()
+    name = getattr(coro, "__qualname__", None) or task.get_name()
+    if name not in warned:
+        warned.add(name)
+        logger.warning(message, name, *args)

@@ -93,7 +93,8 @@ class Lifespan:
             _log_failure("startup", answer)
         await self._end_task()
 
-    async def shutdown(self, grace: float = SHUTDOWN_GRACE) -> None:
+    async def shutdown(self, grace: float | None = None) -> None:
+        grace = SHUTDOWN_GRACE if grace is None else grace  # read now: tests may shorten it
         if self._phase is not Phase.STARTED or self._task is None or self._task.done():
             return
         answer = await self._ask("lifespan.shutdown", Phase.STOPPING, grace)

@@ -32,6 +32,7 @@ owns the WSGI side: the application call, ``start_response``, the iteration and 
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import io
 import logging
@@ -57,6 +58,8 @@ DEFAULT_THREADS = 10
 # last in line waits about 0.8 s, far under the 30-60 s timeouts of common proxies), while a
 # runaway flood gets a fast 503 instead of an unbounded queue.
 BACKLOG_PER_THREAD = 16
+# Unknown lifespan messages ignored in a row before the lifespan is given up as broken.
+UNKNOWN_LIFESPAN_MESSAGES = 100
 _ERRORS = ErrorStream()
 
 
@@ -139,6 +142,7 @@ class WsgiToAsgi:
     # -- lifespan -------------------------------------------------------------------------------
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
+        unknown = 0  # unknown messages in a row
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
@@ -150,8 +154,15 @@ class WsgiToAsgi:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
             else:
-                # Never loop on it: a receive() that returned it at once would do so forever.
-                raise BridgeError(f"unexpected message on the lifespan scope: {message!r:.80}")
+                # A message of a later spec is ignored; but a receive() that returns one at once,
+                # forever, must not hold the loop: past UNKNOWN_LIFESPAN_MESSAGES in a row, raise.
+                unknown += 1
+                if unknown > UNKNOWN_LIFESPAN_MESSAGES:
+                    raise BridgeError(f"unexpected message on the lifespan scope: {message!r:.80}")
+                logger.debug("bridge: ignored a lifespan message: %r", message)
+                await asyncio.sleep(0)
+                continue
+            unknown = 0
 
     # -- one request ----------------------------------------------------------------------------
 
