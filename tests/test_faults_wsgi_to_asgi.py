@@ -29,7 +29,6 @@ from tests.faults import (
     LoopWatch,
     Req,
     ServerError,
-    known_defect,
     loop_leaks,
     params,
     passing,
@@ -38,12 +37,7 @@ from tests.faults import (
 
 # -- the defects today's code has, one entry each: delete an entry once its fix lands ---------
 # key: (fault, k, direction, shape); an element may be a tuple of values or ANY.
-DEFECTS: dict[tuple[Any, ...], pytest.MarkDecorator] = {
-    ("slow_close", 1, "w2a", "stream"): known_defect(
-        "NEW: after a disconnect seen by the watcher mid-stream, the ASGI call can return while "
-        "the WSGI thread is still inside a slow close()"
-    ),
-}
+DEFECTS: dict[tuple[Any, ...], pytest.MarkDecorator] = {}  # every listed defect is fixed
 
 # -- the fault table: what SPEC.md says each fault must end in ---------------------------------
 # Outcomes: complete (a whole 200), propagates (the fault's own exception leaves the ASGI call),
@@ -254,7 +248,7 @@ async def exchange(case: Case, adapter: Any, pool: DaemonExecutor, watch: LoopWa
         if case.fault.startswith("queued_"):
             out = await _queued(adapter, case, server, pool)
         else:
-            out = await server.call(adapter, pool.idle)
+            out = await server.call(adapter)  # at return: close() has returned (record.finished)
         # The thread's own record is read once it is done (or the settle ran out).
         wrong = await base.leaks_async(lambda: [] if pool.idle() else ["a WSGI thread is busy"])
         wrong = check(case, out, req, logs) + wrong
