@@ -73,9 +73,11 @@ def _header_items(raw_headers: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
     out: dict[str, str] = {}
     for raw_name, raw_value in raw_headers:
         name = raw_name.decode("latin-1").lower()
-        if "_" in name:
+        if "_" in name or name == "transfer-encoding":
             # ``X_User`` and ``X-User`` would both become HTTP_X_USER: a proxy that strips one
             # spelling lets a client spoof the other, so underscore names are not passed on.
+            # Transfer-Encoding: the ASGI server has decoded the body already, and an app that
+            # saw it would decode it again (Bottle answers 400); waitress drops it likewise.
             continue
         key = name.upper().replace("-", "_")
         if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
@@ -210,9 +212,8 @@ def environ_to_scope(environ: Mapping[str, Any], spec_version: str = "2.4") -> S
     script_name = environ.get("SCRIPT_NAME", "").encode("latin-1")
     path_info = environ.get("PATH_INFO", "").encode("latin-1")
     raw_uri = environ.get("RAW_URI") or environ.get("REQUEST_URI")
-    raw_path = raw_uri.split("?", 1)[0].encode("latin-1") if raw_uri else script_name + path_info
     protocol = environ.get("SERVER_PROTOCOL", "HTTP/1.1")
-    return {
+    scope: Scope = {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": spec_version},
         "http_version": protocol[5:] if protocol.startswith("HTTP/") else "1.1",
@@ -220,12 +221,14 @@ def environ_to_scope(environ: Mapping[str, Any], spec_version: str = "2.4") -> S
         "scheme": environ.get("wsgi.url_scheme", "http"),
         "root_path": script_name.decode("utf-8", "replace"),
         "path": (script_name + path_info).decode("utf-8", "replace"),
-        "raw_path": raw_path,
         "query_string": environ.get("QUERY_STRING", "").encode("latin-1"),
         "headers": _scope_headers(environ),
         "client": _address(environ.get("REMOTE_ADDR"), environ.get("REMOTE_PORT", 0)),
         "server": _address(environ.get("SERVER_NAME"), environ.get("SERVER_PORT", 0)),
     }
+    if raw_uri:  # the bytes as received, or none at all (never rebuilt from the decoded path)
+        scope["raw_path"] = raw_uri.split("?", 1)[0].encode("latin-1")
+    return scope
 
 
 def decode_headers(headers: Iterable[tuple[bytes, bytes]]) -> Headers:

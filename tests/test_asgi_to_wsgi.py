@@ -813,3 +813,23 @@ def test_an_empty_body_still_gets_its_http_request(length: str) -> None:
     started, body = call(AsgiToWsgi(app, lifespan="off", timeout=2), env)
     assert started.calls[0][0] == "200 OK"
     assert b"".join(body) == b"{'type': 'http.request', 'body': b'', 'more_body': False}"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_head_response_carries_no_body(mode: str) -> None:
+    """Starlette, Quart and Django's ASGI handler send a HEAD body and rely on the server to
+    drop it, as every ASGI server does; WSGI servers do not, so the adapter does."""
+
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        headers = [(b"content-length", b"5")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"hello"})
+
+    adapter = AsgiToWsgi(app, loop=mode, lifespan="off")
+    started, body = call(adapter, environ("HEAD"))
+    assert b"".join(body) == b""
+    assert ("Content-Length", "5") in started.calls[0][1] or ("content-length", "5") in [
+        (k.lower(), v) for k, v in started.calls[0][1]
+    ]
+    assert b"".join(call(adapter, environ("GET"))[1]) == b"hello"
+    adapter.close()

@@ -210,3 +210,16 @@ def test_round_trip_scope_environ_scope(root: list[str], rest: list[str]) -> Non
     back = environ_to_scope(environ)
     assert back["path"] == path
     assert back["root_path"] == root_path
+
+
+def test_transfer_encoding_never_reaches_the_environ() -> None:
+    """The ASGI server decoded the body already: an app seeing "chunked" would decode again."""
+    environ = environ_of(headers=[(b"host", b"h"), (b"transfer-encoding", b"chunked")])
+    assert "HTTP_TRANSFER_ENCODING" not in environ
+    assert environ["HTTP_HOST"] == "h"
+
+
+def test_raw_path_only_from_the_bytes_a_server_gave() -> None:
+    base = {"REQUEST_METHOD": "GET", "SCRIPT_NAME": "", "PATH_INFO": "/caf\xc3\xa9"}
+    assert "raw_path" not in environ_to_scope(base)  # wsgiref: no RAW_URI, no REQUEST_URI
+    assert environ_to_scope({**base, "REQUEST_URI": "/caf%C3%A9?q"})["raw_path"] == b"/caf%C3%A9"

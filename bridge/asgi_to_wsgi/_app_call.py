@@ -42,6 +42,7 @@ class AppCall:
         self._runner = runner
         self._loop = runner.loop
         self._input = environ["wsgi.input"]
+        self._head = environ.get("REQUEST_METHOD") == "HEAD"
         self._remaining = _content_length(environ)
         self._chunk_size = chunk_size
         self._timeout = timeout
@@ -324,8 +325,9 @@ class AppCall:
             if body:
                 if type(body) is not bytes:
                     body = _bytes(body)
-                self._chunks.append(body)
-                self.queued += len(body)
+                if not self._head:  # a HEAD response has no body, as ASGI servers ensure
+                    self._chunks.append(body)
+                    self.queued += len(body)
             if not message.get("more_body", False):
                 self.complete = True
                 _resolve(self._finished)
