@@ -144,15 +144,17 @@ class Loops:
         for runner in runners:
             runner.close(force)
         with self._lock:
-            self._closing = [runner for runner in runners if not runner.closed.is_set()]
+            # Kept with any that retire() added meanwhile: a later close() waits for them all.
+            still = dict.fromkeys([*self._closing, *runners])
+            self._closing = [runner for runner in still if not runner.closed.is_set()]
 
     def close_at_exit(self) -> None:
         """At process exit: close every loop; one a request still uses gets ``EXIT_GRACE``
         seconds for that request to end (servers drain before they exit), then is forced."""
         self.close()
         deadline = time.monotonic() + EXIT_GRACE
-        while time.monotonic() < deadline and any(not r.closed.is_set() for r in self._closing):
-            time.sleep(0.05)
+        for runner in list(self._closing):
+            runner.closed.wait(max(0.0, deadline - time.monotonic()))
         self.close(force=True)
 
     def _forget_parent(self) -> None:

@@ -201,10 +201,7 @@ class Runner:
             close = self._users == 0 and self._close_wanted and not self._closing
             self._closing = self._closing or close
         if close:
-            try:
-                self._close_now()
-            finally:
-                self.closed.set()
+            self._shut_down()
 
     def close(self, force: bool = False) -> None:
         """Shut the lifespan down and close the loop now if no request uses it (or ``force``),
@@ -218,6 +215,10 @@ class Runner:
         if busy:
             self.closed.wait(CLOSE_WAIT)  # another thread is closing it: let it finish
             return
+        self._shut_down()
+
+    def _shut_down(self) -> None:
+        """Close now (the caller has claimed the closing); ``closed`` is set however it ends."""
         try:
             self._close_now()
         finally:
@@ -229,7 +230,7 @@ class Runner:
             return
         try:
             self.run(self.lifespan.shutdown())
-            self.run(_cancel_all(self._root))
+            self.run(cancel_all(self._root))
             self.run(loop.shutdown_asyncgens())
             self.run(loop.shutdown_default_executor())
             self._end.set_result(None)
@@ -241,15 +242,10 @@ class Runner:
                 loop.close()
 
 
-async def _cancel_all(root: asyncio.Task[None] | None) -> None:
+async def cancel_all(root: asyncio.Task[None] | None) -> None:
     """Cancel every task left on the loop but the root and this one, and let them end."""
     pending = asyncio.all_tasks() - {root, asyncio.current_task()}
     for task in pending:
         task.cancel()
     if pending:
         await asyncio.wait(pending, timeout=CANCEL_WAIT)
-
-
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)

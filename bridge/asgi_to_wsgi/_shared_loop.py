@@ -2,10 +2,10 @@
 WSGI thread hands it work.
 
 Forks. A forked child gets a copy of the loop but not its thread; the copy's file descriptors
-(its selector and self-pipe) can only be closed while it is not running (see ``close_copy``). So, when no request
-uses the loop, it is paused around a fork (``os.register_at_fork``): the parent's resumes at
-once, the child's copy is closed. A loop busy with a request at the fork is left to the child
-as it is (its descriptors stay open there until exit).
+(its selector and self-pipe) can only be closed while it is not running (see ``close_copy``).
+So, when no request uses the loop, it is paused around a fork (``os.register_at_fork``): the
+parent's resumes at once, the child's copy is closed. A loop busy with a request at the fork is
+left to the child as it is (its descriptors stay open there until exit).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from .._types import ASGIApp
 from . import _leftovers
-from ._runner import CLOSE_WAIT, Ready, Runner, Waiter, _cancel_all, _resolve, close_copy, new_loop
+from ._runner import CLOSE_WAIT, Ready, Runner, Waiter, cancel_all, close_copy, new_loop
 
 T = TypeVar("T")
 # Seconds a fork waits for an idle shared loop to pause; past that it is left running.
@@ -41,7 +41,6 @@ class SharedRunner(Runner):
             )
         self._owned = loop is None
         super().__init__(app, lifespan, new_loop() if loop is None else loop)
-        self._lifespan_checked = True  # the loop always runs: nothing freezes between requests
         self._paused = threading.Event()  # the loop's thread stopped it for a fork
         self._resume = threading.Event()
         self._fork_lock_held = False
@@ -123,10 +122,10 @@ class SharedRunner(Runner):
         if not self._owned:
             return  # the caller's loop: theirs to stop and close
         with contextlib.suppress(Exception):
-            self.run(_cancel_all(self._root))
+            self.run(cancel_all(self._root))
             self.run(self.loop.shutdown_asyncgens())
             self.run(self.loop.shutdown_default_executor())
-        self.loop.call_soon_threadsafe(_resolve, self._end)
+        self.loop.call_soon_threadsafe(self._end.set_result, None)  # once: under _closing
         self.thread.join(CLOSE_WAIT)
         if not self.loop.is_running():
             self.loop.close()
