@@ -1,0 +1,1 @@
+"""One ASGI app per framework, each keeping the route contract of ``tests.matrix.scenarios``."""
