@@ -274,6 +274,28 @@ def test_a_forked_child_that_never_served_exits_without_the_parents_shutdown(mod
     assert events == ["lifespan.startup", "lifespan.shutdown"]
 
 
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+@pytest.mark.filterwarnings("ignore:.*fork.*:DeprecationWarning")
+def test_the_shared_loop_runs_again_as_soon_as_a_fork_returns_in_the_parent() -> None:
+    """The shared loop is paused around a fork. The parent must get it back running before
+    ``fork()`` returns: a ``close()`` straight after found it stopped and skipped the lifespan
+    shutdown (seen once in a full run; each fork here is a chance for that race)."""
+    events: list[str] = []
+    adapter = AsgiToWsgi(lifespan_app(events), loop="shared")
+    call(adapter)
+    shared = adapter._loops._shared
+    assert shared is not None
+    for _ in range(20):
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child only exits
+            os._exit(0)
+        running = shared.loop.is_running()
+        os.waitpid(pid, 0)
+        assert running, "fork() returned in the parent before the shared loop ran again"
+    adapter.close()
+    assert events == ["lifespan.startup", "lifespan.shutdown"]
+
+
 # -- an adapter that is dropped ----------------------------------------------------------------------
 
 

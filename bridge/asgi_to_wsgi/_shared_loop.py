@@ -43,6 +43,7 @@ class SharedRunner(Runner):
         super().__init__(app, lifespan, new_loop() if loop is None else loop)
         self._paused = threading.Event()  # the loop's thread stopped it for a fork
         self._resume = threading.Event()
+        self._running = threading.Event()  # the loop's thread has (re)started the loop
         self._fork_lock_held = False
         if self._owned:
             self.thread = threading.Thread(target=self._serve, name="bridge-asgi-loop", daemon=True)
@@ -53,6 +54,7 @@ class SharedRunner(Runner):
     def _serve(self) -> None:
         asyncio.set_event_loop(self.loop)
         while True:
+            self.loop.call_soon(self._running.set)
             try:
                 self.loop.run_until_complete(self._root)
                 return
@@ -80,7 +82,11 @@ class SharedRunner(Runner):
     def _after_fork_in_parent(self) -> None:
         if self._fork_lock_held:
             self._fork_lock_held = False
+            # Held off until the loop runs again: a close() right after the fork would find it
+            # stopped and skip the lifespan shutdown.
+            self._running.clear()
             self._resume.set()
+            self._running.wait(PAUSE_WAIT)
             self._lock.release()
 
     def _after_fork_in_child(self) -> None:
