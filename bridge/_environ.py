@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ._errors import ASGIProtocolError, WSGIProtocolError
+from ._errors import ASGIProtocolError, RequestHeaderError, WSGIProtocolError
 from ._types import Environ, Headers, Scope
 
 # RFC 9110 token characters, the only ones a header name may hold.
@@ -19,6 +19,9 @@ _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 # A header value may hold tabs and visible latin-1, never CR, LF or NUL (response splitting).
 _FORBIDDEN_IN_VALUE = re.compile(r"[\x00\r\n]")
 _STATUS = re.compile(r"([1-9][0-9]{2}) [^\x00-\x08\x0a-\x1f\x7f]*\Z")
+# Field lines one header name may have in a request: past this, 400 (as asgiref answers since
+# CVE-2025-14550, where joining thousands of repeats stalled the event loop).
+MAX_REPEATS = 100
 _DEFAULT_PORTS = {"http": "80", "https": "443", "ws": "80", "wss": "443"}
 # Hop-by-hop headers (RFC 9110 section 7.6.1) describe one connection; PEP 3333 forbids a WSGI
 # application to send them, so those coming from an ASGI app are dropped on the way to WSGI.
@@ -68,9 +71,22 @@ def _server(scope: Scope, headers: Mapping[str, str], scheme: str) -> tuple[str,
     return name or "localhost", port
 
 
+def plain_length(value: str | bytes) -> int | None:
+    """A ``Content-Length`` as RFC 9110 writes it (``1*DIGIT``, ASCII digits only), or None.
+
+    ``int()`` alone would also take ``"+10"``, ``"1_0"``, ``" 10"`` and Arabic-Indic digits.
+    """
+    return int(value) if value.isascii() and value.isdigit() else None
+
+
 def _header_items(raw_headers: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
-    """Request headers as CGI variables, repeated ones joined (cookies with ``; ``)."""
+    """Request headers as CGI variables, repeated ones joined (cookies with ``; ``).
+
+    Raises ``RequestHeaderError`` for more than ``MAX_REPEATS`` lines of one name and for a
+    ``Content-Length`` that is not one plain number.
+    """
     out: dict[str, str] = {}
+    repeats: dict[str, list[str]] = {}  # rare: kept apart so the common case stays a dict store
     for raw_name, raw_value in raw_headers:
         name = raw_name.decode("latin-1").lower()
         if "_" in name or name == "transfer-encoding":
@@ -83,10 +99,33 @@ def _header_items(raw_headers: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
         if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
             key = "HTTP_" + key
         value = raw_value.decode("latin-1")
-        if key in out:
-            value = out[key] + ("; " if key == "HTTP_COOKIE" else ", ") + value
-        out[key] = value
+        if key not in out:
+            out[key] = value
+        elif key in repeats:
+            repeats[key].append(value)
+            if len(repeats[key]) > MAX_REPEATS:
+                raise RequestHeaderError(
+                    f"more than {MAX_REPEATS} {name!r} header lines (bridge's limit)"
+                )
+        else:
+            repeats[key] = [out[key], value]
+    for key, values in repeats.items():  # joined once each: linear in the number of lines
+        out[key] = ("; " if key == "HTTP_COOKIE" else ", ").join(values)
+    if "CONTENT_LENGTH" in out:
+        out["CONTENT_LENGTH"] = _one_length(out["CONTENT_LENGTH"])
     return out
+
+
+def _one_length(declared: str) -> str:
+    """The request's ``Content-Length``: one number, or the same one repeated (RFC 9110 8.6)."""
+    values = {value.strip() for value in declared.split(",")}
+    if len(values) == 1:
+        (value,) = values
+        if plain_length(value) is not None:
+            return value
+    raise RequestHeaderError(
+        f"content-length must be one number of ASCII digits (RFC 9110), got {declared!r}"
+    )
 
 
 def scope_to_environ(scope: Scope) -> Environ:
@@ -130,14 +169,10 @@ def scope_to_environ(scope: Scope) -> Environ:
 
 
 def declared_length(environ: Mapping[str, Any]) -> int | None:
-    """``CONTENT_LENGTH`` as a number, or ``None`` when it is missing, empty or not a number."""
+    """``CONTENT_LENGTH`` as a number, or ``None`` when it is missing, empty or not one plain
+    number (a WSGI server should have refused such a request; bridge does not guess)."""
     declared = environ.get("CONTENT_LENGTH")
-    if declared:  # most requests have none: no exception on the hot path
-        try:
-            return max(int(declared), 0)
-        except ValueError:
-            pass
-    return None
+    return plain_length(declared) if isinstance(declared, str) and declared else None
 
 
 def check_status(status: object) -> int:

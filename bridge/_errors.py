@@ -34,3 +34,7 @@ class ClientDisconnected(BridgeError, OSError):
 
 class RequestBodyTooLarge(BridgeError, ValueError):
     """The request body passed the adapter's ``max_body_size``."""
+
+
+class RequestHeaderError(BridgeError, ValueError):
+    """The request's headers break a rule bridge enforces: answered with ``400``."""

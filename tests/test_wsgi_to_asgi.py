@@ -743,14 +743,55 @@ def test_first_chunk_over_the_limit_gets_413() -> None:
     assert result.status == 413
 
 
-def test_unparsable_content_length_is_left_to_the_app() -> None:
+@pytest.mark.parametrize(
+    "lengths",
+    [[b"lots"], [b"+10"], [b"-5"], [b"1_0"], [" ١٠".encode()], [b"10", b"11"], [b"10, 11"], [b""]],
+    ids=["word", "plus", "negative", "underscore", "arabic-indic", "two-lines", "list", "empty"],
+)
+def test_a_content_length_that_is_not_one_plain_number_gets_400(
+    lengths: list[bytes], caplog: pytest.LogCaptureFixture
+) -> None:
+    """RFC 9110: ``1*DIGIT``. ``int()`` takes most of these; a body framed by one reading and
+    read by another is how requests get smuggled. The app never runs."""
+    ran: list[bool] = []
+
+    def app(environ: Environ, start_response: Any) -> list[bytes]:
+        ran.append(True)
+        start_response("200 OK", [])
+        return []
+
+    headers = [(b"content-length", length) for length in lengths]
+    result = run(request(WsgiToAsgi(app), method="POST", headers=headers))
+    assert (result.status, ran) == (400, [])
+    assert [r.getMessage() for r in caplog.records if "400" in r.getMessage()] == [
+        f"bridge: 400 for POST /: content-length must be one number of ASCII digits (RFC 9110),"
+        f" got {', '.join(length.decode('latin-1') for length in lengths)!r}"
+    ]
+
+
+def test_the_same_content_length_twice_is_one_length() -> None:
     def app(environ: Environ, start_response: Any) -> list[bytes]:
         start_response("200 OK", [])
-        return [environ["CONTENT_LENGTH"].encode()]
+        return [environ["CONTENT_LENGTH"].encode(), environ["wsgi.input"].read()]
 
-    headers = [(b"content-length", b"lots")]
-    result = run(request(WsgiToAsgi(app, max_body_size=10), method="POST", headers=headers))
-    assert result.body == b"lots"
+    headers = [(b"content-length", b"4"), (b"content-length", b"4")]
+    result = run(request(WsgiToAsgi(app), method="POST", headers=headers, body=b"four"))
+    assert (result.status, result.body) == (200, b"4four")
+
+
+def test_more_than_100_lines_of_one_header_get_400(caplog: pytest.LogCaptureFixture) -> None:
+    """asgiref's precedent (CVE-2025-14550): joining thousands of repeats stalled the loop."""
+
+    def app(environ: Environ, start_response: Any) -> list[bytes]:
+        start_response("200 OK", [])
+        return [environ["HTTP_X_MANY"].encode()]
+
+    at_limit = [(b"x-many", b"v")] * 100
+    result = run(request(WsgiToAsgi(app), headers=at_limit))
+    assert (result.status, result.body) == (200, b", ".join([b"v"] * 100))
+    result = run(request(WsgiToAsgi(app), headers=[(b"x-many", b"v")] * 32_000))
+    assert result.status == 400
+    assert "more than 100 'x-many' header lines" in caplog.text
 
 
 def test_body_over_the_limit_after_the_response_started_drops_the_connection() -> None:

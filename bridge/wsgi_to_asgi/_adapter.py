@@ -43,7 +43,7 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any
 
 from .._environ import declared_length, scope_to_environ
-from .._errors import BridgeError
+from .._errors import BridgeError, RequestHeaderError
 from .._types import Environ, Receive, Scope, Send, WSGIApp
 from ._relay import Relay, plain_response, reply_too_large
 from ._response import ErrorStream, FileWrapper, ResponseWriter, pathsend_target
@@ -180,7 +180,11 @@ class WsgiToAsgi:
             return
         submitted = False
         try:
-            environ = scope_to_environ(scope)
+            try:
+                environ = scope_to_environ(scope)
+            except RequestHeaderError as error:
+                logger.warning("bridge: 400 for %s: %s", _label(scope), error)
+                return await plain_response(send, 400, b"Bad Request", [])
             limit = self.max_body_size
             if limit is not None and (declared_length(environ) or 0) > limit:
                 return await reply_too_large(send, _label(scope), limit)

@@ -20,7 +20,7 @@ import os
 from collections.abc import Iterable
 from typing import IO, Any
 
-from .._environ import check_status, encode_headers
+from .._environ import check_status, encode_headers, plain_length
 from .._errors import WSGIProtocolError
 from .._streams import ToLoop
 from .._types import ExcInfo, Message, Write
@@ -45,8 +45,8 @@ END: Message = {"type": "http.response.body", "more_body": False}
 def _length_of(headers: list[tuple[bytes, bytes]]) -> int | None:
     """The ``Content-Length`` an app declared, when it is one plain number."""
     for name, value in headers:
-        if name == b"content-length" and value.isdigit():
-            return int(value)
+        if name == b"content-length":
+            return plain_length(value)
     return None
 
 
