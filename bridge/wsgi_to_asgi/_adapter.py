@@ -39,12 +39,13 @@ import logging
 import os
 import threading
 from collections.abc import Iterable
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor
 from typing import Any
 
 from .._environ import declared_length, scope_to_environ
 from .._errors import BridgeError, RequestHeaderError
 from .._types import Environ, Receive, Scope, Send, WSGIApp
+from ._pool import Job, Pool
 from ._relay import Relay, plain_response, reply_too_large
 from ._response import ErrorStream, FileWrapper, ResponseWriter, pathsend_target
 
@@ -92,7 +93,7 @@ class WsgiToAsgi:
         self.backlog = BACKLOG_PER_THREAD * threads if backlog is None else backlog
         self.max_body_size = max_body_size
         self._given_executor = executor
-        self._executor: Executor | None = None  # made on first use, never in a constructor
+        self._executor: Pool | None = None  # made on first use, never in a constructor
         self._pid = os.getpid()
         self._lock = threading.Lock()
         self._in_flight = 0
@@ -112,12 +113,12 @@ class WsgiToAsgi:
 
     # -- the pool -------------------------------------------------------------------------------
 
-    def _pool(self) -> Executor:
+    def _submit(self, *call: Any) -> Job:
         if self._given_executor is not None:
-            return self._given_executor
+            return self._given_executor.submit(*call)
         if self._executor is None:
-            self._executor = ThreadPoolExecutor(self.threads, thread_name_prefix="bridge-wsgi")
-        return self._executor
+            self._executor = Pool(self.threads, "bridge-wsgi")
+        return self._executor.submit(*call)
 
     def _admit(self) -> int:
         """Take a slot; return how many requests were in the adapter before, or -1 when full."""
@@ -150,7 +151,7 @@ class WsgiToAsgi:
             elif message["type"] == "lifespan.shutdown":
                 executor, self._executor = self._executor, None
                 if executor is not None:
-                    executor.shutdown(wait=False)
+                    executor.shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
             else:
@@ -203,7 +204,7 @@ class WsgiToAsgi:
             environ["wsgi.file_wrapper"] = FileWrapper
             response = ResponseWriter(relay.channel)
             context = contextvars.copy_context()
-            job = self._pool().submit(context.run, self._run_app, environ, response, relay, scope)
+            job = self._submit(context.run, self._run_app, environ, response, relay, scope)
             submitted = True
             try:
                 # Requests admitted ahead of this one hold every thread: it may have to wait.

@@ -24,12 +24,12 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-from concurrent.futures import Future
 from typing import Any
 
 from .._errors import ClientDisconnected, RequestBodyTooLarge
 from .._streams import READ_AHEAD, RESPONSE_BUFFER, ToLoop, ToThread, input_stream
 from .._types import Message, Receive, Send
+from ._pool import Job
 from ._response import END, Item
 
 logger = logging.getLogger("bridge")
@@ -83,7 +83,7 @@ class Relay:
         self._chunks.put_nowait(first)
         return input_stream(self._chunks)
 
-    async def run(self, received: int, job: Future[None], queued: bool) -> None:
+    async def run(self, received: int, job: Job, queued: bool) -> None:
         """Relay the response; return once the thread is done with the request.
 
         ``queued``: no thread may be free for ``job``; if it still waits ``QUEUED_WATCH_DELAY``
@@ -112,7 +112,7 @@ class Relay:
         if self._receive_error is not None:
             raise self._receive_error
 
-    def _watch_queued(self, job: Future[None]) -> None:
+    def _watch_queued(self, job: Job) -> None:
         self._watch_timer = None
         if self._pump is None and not job.running() and not job.done():
             self._pump = self._loop.create_task(self._read_receive(None, 0))
@@ -129,7 +129,7 @@ class Relay:
             if self._chunks is not None:
                 self._chunks.fail(gone)
 
-    async def _wait_for_thread(self, job: Future[None], bound: float | None) -> None:
+    async def _wait_for_thread(self, job: Job, bound: float | None) -> None:
         """Wait until the thread is done with the request (``bound``: at most that long).
 
         Cancelled while it waits without a bound, it waits ``CANCEL_GRACE`` more, then lets the
