@@ -75,6 +75,10 @@ class WsgiToAsgi:
         max_body_size: request bodies larger than this many bytes get ``413``.
         executor: run the app on this executor instead of a pool of the adapter's own, so
             several mounted apps can share threads. ``threads`` still bounds admission.
+        timeout: seconds a request may take to start its response, waiting for a thread
+            included; past that the client gets ``504`` and the log names where the thread is
+            stuck. A thread cannot be killed: it holds its slot of ``threads`` until the app
+            returns (its next chunk raises ``ClientDisconnected``). ``None``: no limit.
     """
 
     def __init__(
@@ -85,6 +89,7 @@ class WsgiToAsgi:
         backlog: int | None = None,
         max_body_size: int | None = None,
         executor: Executor | None = None,
+        timeout: float | None = None,
     ) -> None:
         if threads < 1:
             raise ValueError(f"threads must be at least 1, got {threads}")
@@ -92,6 +97,7 @@ class WsgiToAsgi:
         self.threads = threads
         self.backlog = BACKLOG_PER_THREAD * threads if backlog is None else backlog
         self.max_body_size = max_body_size
+        self.timeout = timeout
         self._given_executor = executor
         self._executor: Pool | None = None  # made on first use, never in a constructor
         self._pid = os.getpid()
@@ -195,7 +201,7 @@ class WsgiToAsgi:
             body: bytes = message.get("body", b"")
             if limit is not None and len(body) > limit:
                 return await reply_too_large(send, _label(scope), limit)
-            relay = Relay(receive, send, limit, _label(scope))
+            relay = Relay(receive, send, limit, _label(scope), self.timeout)
             if message.get("more_body", False):
                 environ["wsgi.input"] = relay.stream_body(body)
             else:
@@ -224,6 +230,7 @@ class WsgiToAsgi:
         thread; then free the slot and tell the loop the thread is done (the last wake-up)."""
         try:
             if not relay.abandoned:
+                relay.thread = threading.get_ident()
                 self._respond(environ, response, scope)
         except BaseException as exc:
             self._release()

@@ -17,6 +17,9 @@ Every ``await`` here, and what happens when it fails:
   ``READ_AHEAD`` is queued, so a receive() that never suspends cannot starve the loop.
 - The call returns only once the thread is done with the request (its ``close()`` returned), on
   every path, so a returned call means the request is over, as servers and middleware assume.
+  One exception: ``timeout``. A response not started by then gets ``504`` and the call returns;
+  the thread (which cannot be killed) is aborted at its next chunk and holds its pool slot until
+  it returns. The log line carries its stack, to show where it is stuck.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import sys
+import traceback
 from typing import Any
 
 from .._errors import ClientDisconnected, RequestBodyTooLarge
@@ -61,7 +66,14 @@ async def plain_response(
 class Relay:
     """The loop side of one request: the two hand-offs and the task that reads ``receive()``."""
 
-    def __init__(self, receive: Receive, send: Send, limit: int | None, label: str) -> None:
+    def __init__(
+        self,
+        receive: Receive,
+        send: Send,
+        limit: int | None,
+        label: str,
+        timeout: float | None = None,
+    ) -> None:
         self._loop = asyncio.get_running_loop()
         self._label = label
         self._over_limit = False
@@ -73,9 +85,14 @@ class Relay:
         self._pump: asyncio.Task[None] | None = None
         self._receive_error: BaseException | None = None
         self._watch_timer: asyncio.TimerHandle | None = None
+        self._timeout = timeout
+        self._deadline: asyncio.TimerHandle | None = None
+        self._started = False  # the response's start went out
+        self._timed_out = False
         # Set once the call is over; a job that a thread picks up after that returns at once.
         self.abandoned = False
         self.never_ran = False  # the job was cancelled before a thread took it
+        self.thread: int | None = None  # the ident of the thread running the app, once one does
 
     def stream_body(self, first: bytes) -> io.BufferedReader:
         """``wsgi.input`` for a body still arriving after ``first``."""
@@ -94,9 +111,13 @@ class Relay:
             self._pump = self._loop.create_task(self._read_receive(self._chunks, received))
         elif queued:
             self._watch_timer = self._loop.call_later(QUEUED_WATCH_DELAY, self._watch_queued, job)
+        if self._timeout is not None:
+            self._deadline = self._loop.call_later(self._timeout, self._on_deadline)
         try:
             completed = await self._relay()
         except ClientDisconnected:
+            if self._timed_out:
+                return await self._answer_timeout(job)
             completed = False  # the app saw the disconnect on wsgi.input; nobody is left to answer
         except asyncio.CancelledError:
             self._stop(False)
@@ -112,6 +133,27 @@ class Relay:
         if self._receive_error is not None:
             raise self._receive_error
 
+    def _on_deadline(self) -> None:
+        self._deadline = None
+        if not self._started:
+            self._timed_out = True
+            self.channel.abort(ClientDisconnected(f"no response within timeout={self._timeout}s"))
+
+    async def _answer_timeout(self, job: Job) -> None:
+        self._stop(False)
+        if job.cancel():
+            self.never_ran = True  # still waiting for a thread: it never will run
+            where = "it was still waiting for a thread"
+        else:
+            frame = sys._current_frames().get(self.thread or 0)
+            stack = "".join(traceback.format_stack(frame)) if frame else "(not found)\n"
+            where = (
+                f"its WSGI thread is still busy and holds a pool slot until it returns:\n{stack}"
+            )
+        logger.error("bridge: 504 for %s: no response within timeout=%ss; %s", self._label,
+                     self._timeout, where.rstrip())  # fmt: skip
+        await plain_response(self._send, 504, b"Gateway Timeout", [])
+
     def _watch_queued(self, job: Job) -> None:
         self._watch_timer = None
         if self._pump is None and not job.running() and not job.done():
@@ -121,6 +163,8 @@ class Relay:
         self.abandoned = True
         if self._watch_timer is not None:
             self._watch_timer.cancel()
+        if self._deadline is not None:
+            self._deadline.cancel()
         if self._pump is not None:
             self._pump.cancel()
         if not completed:
@@ -172,6 +216,7 @@ class Relay:
                 await reply_too_large(self._send, self._label, self._limit or 0)
                 return True
             started = started or bool(items)
+            self._started = started
             try:
                 if await self._send_batch(items):
                     return True
