@@ -7,7 +7,8 @@ calls ``socket.sendfile()``. The proof that it did is counted in the worker itse
 (``tests/gunicorn_count_sendfile.py`` wraps ``os.sendfile`` in ``post_worker_init``): an adapter
 that streams the file through the loop, as a2wsgi does, leaves the count at 0. Range requests
 (Starlette answers them with body messages, not pathsend) and HEAD are checked byte for byte.
-waitress, which sends file bodies from its I/O thread, is checked for bytes and background work.
+waitress (it sends file bodies from its I/O thread), uWSGI (its file wrapper sends from C) and
+cheroot (no file wrapper) are checked for bytes, Range, HEAD and background work.
 """
 
 from __future__ import annotations
@@ -35,6 +36,12 @@ SERVERS = {
     "gunicorn-sync": ["gunicorn", "-k", "sync", *COMMON, APP],
     "gunicorn-gthread": ["gunicorn", "-k", "gthread", "--threads", "4", *COMMON, APP],
     "waitress": ["waitress-serve", f"--listen={HOST}:{{port}}", "--threads=1", APP],
+    # uWSGI's own wsgi.file_wrapper sends from C; cheroot has none (bridge reads blocks).
+    "uwsgi": [
+        *("uwsgi", "--http-socket", f"{HOST}:{{port}}", "--module", APP, "--threads", "2"),
+        *("--need-app", "--die-on-term", "--disable-logging"),
+    ],
+    "cheroot": ["cheroot", "--bind", f"{HOST}:{{port}}", APP],
 }
 
 
@@ -55,7 +62,7 @@ def server(request: pytest.FixtureRequest, data: tuple[Path, bytes]) -> Iterator
 
 def gunicorn_only(server: Server) -> None:
     if not server.name.startswith("gunicorn"):  # type: ignore[attr-defined]
-        pytest.skip("waitress has no sendfile(); its file buffer is checked for bytes only")
+        pytest.skip("os.sendfile is counted in gunicorn's workers only")
 
 
 def counted(server: Server) -> dict[str, int]:
