@@ -103,6 +103,35 @@ def test_bridge_reuses_its_threads_where_djangos_asgi_handler_starts_one_a_reque
     assert len(djangos) == 20
 
 
+@pytest.mark.parametrize(
+    ("mount", "wait"),
+    [
+        ("legacy", 20),
+        pytest.param(
+            "asgi-legacy",
+            3,
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="Django's ASGI handler reads a sync StreamingHttpResponse whole first",
+            ),
+        ),
+    ],
+)
+def test_a_sync_streaming_response_streams(server: Server, mount: str, wait: int) -> None:
+    """The view yields its second chunk only once the client, holding the first, asks for it
+    on another request: a response buffered before it is sent times that wait out."""
+    key = uuid.uuid4().hex
+    with (
+        httpx.Client(base_url=f"{server.url}/{mount}", timeout=30) as http,
+        http.stream("GET", f"/stream/{key}/?timeout={wait}") as response,
+    ):
+        chunks = response.iter_raw()
+        received = next(chunks)
+        assert received == b"first\n"
+        assert http.get(f"/release/{key}/").status_code == 200
+        assert received + b"".join(chunks) == b"first\nreleased\n"
+
+
 # -- the ORM -----------------------------------------------------------------------------------
 
 

@@ -6,7 +6,7 @@ import threading
 
 from django.core.signals import request_finished
 from django.db import connections
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import redirect
 from django.template import engines
@@ -38,6 +38,31 @@ def barrier(request: HttpRequest, parties: int, round: str) -> JsonResponse:
 
 def whoami(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"thread": threading.current_thread().name})
+
+
+_releases: dict[str, threading.Event] = {}
+
+
+def _release_event(key: str) -> threading.Event:
+    with _lock:
+        return _releases.setdefault(key, threading.Event())
+
+
+def stream(request: HttpRequest, key: str) -> StreamingHttpResponse:
+    """Yield a first chunk, then wait (bounded) until the client, holding it, releases the
+    second: an adapter that buffers the response times the wait out."""
+    wait = float(request.GET.get("timeout", "20"))
+
+    def chunks() -> object:
+        yield b"first\n"
+        yield b"released\n" if _release_event(key).wait(wait) else b"timed out\n"
+
+    return StreamingHttpResponse(chunks(), content_type="text/plain")
+
+
+def release(request: HttpRequest, key: str) -> JsonResponse:
+    _release_event(key).set()
+    return JsonResponse({"released": key})
 
 
 # -- database connections and request_finished ----------------------------------------------------
