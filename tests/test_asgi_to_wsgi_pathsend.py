@@ -85,6 +85,7 @@ def test_starlette_file_response_goes_to_the_servers_file_wrapper(
     assert status == "200 OK" and ("content-length", str(len(DATA))) in headers
     with pytest.raises(ValueError):
         filelike.fileno()  # closed with the iterable
+    iterable.close()  # a second close() does nothing
     adapter.close()
 
 
@@ -175,6 +176,69 @@ def test_a_body_closed_by_another_thread_lets_the_loop_go(data_file: Path) -> No
     closer.join(10)
     _, body = call(adapter, environ(**{"wsgi.file_wrapper": FileWrapper}))
     assert b"".join(body) == DATA and finished == ["done", "done"]
+    adapter.close()
+
+
+def test_a_body_closed_elsewhere_mid_background_work_lets_the_loop_go_at_once(
+    data_file: Path,
+) -> None:
+    """As above, with the app's task still waiting: the loop is let go at once (it can be
+    closed), and the task goes on whenever the loop runs (here the next request's app
+    releases it; it resumes on the loop run after that)."""
+    finished: list[str] = []
+    gate: list[asyncio.Event] = []
+
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        if scope["path"] == "/file":
+            await send({"type": "http.response.pathsend", "path": str(data_file)})
+            gate.append(asyncio.Event())
+            await gate[0].wait()
+            finished.append("background")
+        else:
+            gate[0].set()
+            await send({"type": "http.response.body", "body": b"ok"})
+
+    adapter = AsgiToWsgi(app, lifespan="off")
+    iterable = adapter(environ(PATH_INFO="/file", **{"wsgi.file_wrapper": FileWrapper}), Started())
+    closer = threading.Thread(target=lambda: (b"".join(iterable), iterable.close()))  # type: ignore[attr-defined]
+    closer.start()
+    closer.join(10)
+    assert finished == []  # nothing ran the request's loop meanwhile
+    (runner,) = adapter._loops._runners
+    assert runner._users == 0
+    assert call(adapter, environ(PATH_INFO="/other"))[1] == [b"ok"]  # releases the gate
+    assert call(adapter, environ(PATH_INFO="/other"))[1] == [b"ok"]  # the loop runs on
+    assert finished == ["background"]
+    adapter.close()
+    assert runner.closed.is_set()  # no request holds it any more: close() closed it
+
+
+def test_socket_sendfile_takes_the_body_as_a_file(data_file: Path) -> None:
+    """What gunicorn does with its wrapper's ``filelike``: ``socket.sendfile()`` (``fileno``,
+    ``os.sendfile``, then ``seek``)."""
+    import socket
+
+    adapter = AsgiToWsgi(file_app(data_file), lifespan="off")
+    iterable = adapter(environ(**{"wsgi.file_wrapper": FileWrapper}), Started())
+    left, right = socket.socketpair()
+    received = bytearray()
+
+    def drain() -> None:
+        while chunk := right.recv(65536):
+            received.extend(chunk)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    try:
+        assert left.sendfile(iterable.filelike) == len(DATA)  # type: ignore[attr-defined]
+        assert iterable.filelike.tell() == len(DATA)  # type: ignore[attr-defined]
+    finally:
+        left.close()
+        reader.join(10)
+        right.close()
+        iterable.close()  # type: ignore[attr-defined]
+    assert bytes(received) == DATA
     adapter.close()
 
 

@@ -215,27 +215,18 @@ class ResponseIterable:
         exhausting the iterable would (``wait_time`` bounds its background work), then close.
 
         A server that sends file bodies from another thread (waitress's I/O thread) must not
-        run this request's loop, which the request's own thread may be running by then: the
-        app's remaining work goes on when that loop next runs, and lets the loop go as it ends.
+        run this request's loop, which the request's own thread may be running by then. There
+        the loop is let go at once (no request runs on it now: each holds it while it does), and
+        what the app still has to do runs when the loop next runs, as a leftover task would.
         """
         if threading.get_ident() == self._thread or isinstance(self._runner, SharedRunner):
             try:
-                for _ in self:
-                    pass  # the body is complete: nothing more comes, this waits for the task
+                next(self, None)  # the body is complete: no chunk comes, this waits for the task
             finally:
                 self.close()
-        elif not self._finished:
-            self._finished = True
-            if self._holding:
-                self._runner.loop.call_soon_threadsafe(self._let_go_when_done)
-
-    def _let_go_when_done(self) -> None:
-        """On the loop: let go of the runner once the app's task has ended."""
-        task = self._exchange.task
-        if task is None or task.done():
-            self._let_go()
         else:
-            task.add_done_callback(lambda _: self._let_go())
+            self._finished = True
+            self._let_go()
 
     def close(self) -> None:
         """The server is done with the response: end the app's task, early or not."""

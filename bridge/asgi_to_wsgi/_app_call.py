@@ -77,11 +77,6 @@ class AppCall:
 
     # -- the WSGI side's view -------------------------------------------------------------------
 
-    @property
-    def task(self) -> asyncio.Task[None] | None:
-        """The app's task, once it has started."""
-        return self._task
-
     def start(self, app: ASGIApp, scope: Scope) -> None:
         self._runner.spawn(self._run(app, scope))
 
