@@ -115,6 +115,16 @@ def test_a_range_request_gets_its_slice(
     assert response.content == data[1][start:stop]
 
 
+def test_a_multi_range_request_gets_each_slice(server: Server, data: tuple[Path, bytes]) -> None:
+    response = httpx.get(f"{server.url}/file", headers={"Range": "bytes=0-9,4096-4105"})
+    assert response.status_code == 206, server.log()
+    boundary = response.headers["content-type"].split("boundary=")[1]
+    parts = response.content.split(f"--{boundary}".encode())
+    bodies = [part.split(b"\r\n\r\n", 1)[1].rstrip(b"\r\n") for part in parts[1:-1]]
+    assert bodies == [data[1][0:10], data[1][4096:4106]]
+    assert len(response.content) == int(response.headers["content-length"])
+
+
 def test_head_has_the_headers_and_no_body(server: Server) -> None:
     """Read on a raw socket to the end: after the header block there is not one byte (the
     server would put a body there if the adapter gave it one), and nothing was sendfile()d."""
