@@ -272,6 +272,21 @@ def test_pathsend_protocol_violations_are_named(steps: list[dict[str, Any]], rul
         call(AsgiToWsgi(app, lifespan="off"))
 
 
+def test_pathsend_after_a_complete_response_is_logged_and_the_response_stands(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"whole"})
+        await send({"type": "http.response.pathsend", "path": "/"})
+
+    adapter = AsgiToWsgi(app, lifespan="off")
+    assert call(adapter)[1] == [b"whole"]
+    (record,) = [r for r in caplog.records if r.exc_info]
+    assert "pathsend sent after the response was complete" in str(record.exc_info[1])  # type: ignore[index]
+    adapter.close()
+
+
 def test_a_path_that_cannot_be_opened_is_the_apps_error(tmp_path: Path) -> None:
     """Raised from the app's ``send()``: unhandled, it reaches the server before any header
     went out, which answers 500."""

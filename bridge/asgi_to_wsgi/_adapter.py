@@ -13,6 +13,10 @@ the body it waits until the response is complete or the server closed the iterab
 returns ``http.disconnect``. Closing the iterable early makes ``send()`` raise
 ``ClientDisconnected`` and ``receive()`` return ``http.disconnect``; an app still running
 ``DISCONNECT_GRACE`` seconds later is cancelled, so nothing stays pending on the loop.
+
+The scope offers ``http.response.pathsend``: a response that names a file is answered with
+that file, opened before the app's ``send()`` returns, in the server's ``wsgi.file_wrapper``
+(gunicorn ``sendfile()``s it); closing it lets the app's task end as exhausting would.
 """
 
 from __future__ import annotations

@@ -362,7 +362,9 @@ class AppCall:
         """
         if self.status is None:
             raise ASGIProtocolError("http.response.pathsend sent before http.response.start")
-        if self.complete or self._bodied:
+        if self.complete:
+            raise ASGIProtocolError("http.response.pathsend sent after the response was complete")
+        if self._bodied:
             raise ASGIProtocolError(
                 "http.response.pathsend sent after http.response.body: it must be the whole body"
             )
