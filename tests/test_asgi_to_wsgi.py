@@ -249,7 +249,8 @@ def test_scope_from_environ() -> None:
         b"q=1",
     )
     assert scope["asgi"] == {"version": "3.0", "spec_version": "2.4"}
-    assert scope["client"] == ("192.0.2.1", 0) and scope["extensions"] == {}
+    assert scope["client"] == ("192.0.2.1", 0)
+    assert scope["extensions"] == {"http.response.pathsend": {}}
     assert scope["state"] == {}
 
 

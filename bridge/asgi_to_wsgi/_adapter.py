@@ -13,6 +13,10 @@ the body it waits until the response is complete or the server closed the iterab
 returns ``http.disconnect``. Closing the iterable early makes ``send()`` raise
 ``ClientDisconnected`` and ``receive()`` return ``http.disconnect``; an app still running
 ``DISCONNECT_GRACE`` seconds later is cancelled, so nothing stays pending on the loop.
+
+The scope offers ``http.response.pathsend``: a response that names a file is answered with
+that file, opened before the app's ``send()`` returns, in the server's ``wsgi.file_wrapper``
+(gunicorn ``sendfile()``s it); closing it lets the app's task end as exhausting would.
 """
 
 from __future__ import annotations
@@ -28,7 +32,9 @@ from .._environ import decode_headers, environ_to_scope
 from .._types import ASGIApp, Environ, StartResponse
 from ._app_call import AppCall
 from ._loops import Loops, running_loop
+from ._path_body import path_body
 from ._runner import Ready, Runner
+from ._shared_loop import SharedRunner
 
 logger = logging.getLogger("bridge")
 
@@ -100,7 +106,7 @@ class AsgiToWsgi:
         try:
             scope = environ_to_scope(environ)
             scope["state"] = dict(runner.lifespan.state)
-            scope["extensions"] = {}
+            scope["extensions"] = {"http.response.pathsend": {}}
             exchange = AppCall(runner, environ, self.chunk_size, self.timeout)
         except BaseException:
             runner.release()
@@ -116,6 +122,9 @@ class AsgiToWsgi:
         except BaseException:
             response.close()  # an error, or the server refused the response: end the task
             raise
+        if exchange.file is not None:  # http.response.pathsend
+            file, exchange.file = exchange.file, None
+            return path_body(file, self.chunk_size, response.finish, environ)
         return response
 
     def close(self) -> None:
@@ -155,6 +164,7 @@ class ResponseIterable:
         self._checked = False
         self._holding = True  # the runner is in use by this request
         self._finished = False
+        self._thread = threading.get_ident()  # the request's: its loop is run only from it
 
     def first(self) -> tuple[int | None, list[tuple[bytes, bytes]]]:
         """Run until the status, headers and first chunk (or the end) are there.
@@ -204,6 +214,24 @@ class ResponseIterable:
             self._checked = True
             self._exchange.raise_if_failed()
 
+    def finish(self) -> None:
+        """The server has sent the whole ``pathsend`` file: let the app's task end as
+        exhausting the iterable would (``wait_time`` bounds its background work), then close.
+
+        A server that sends file bodies from another thread (waitress's I/O thread) must not
+        run this request's loop, which the request's own thread may be running by then. There
+        the loop is let go at once (no request runs on it now: each holds it while it does), and
+        what the app still has to do runs when the loop next runs, as a leftover task would.
+        """
+        if threading.get_ident() == self._thread or isinstance(self._runner, SharedRunner):
+            try:
+                next(self, None)  # the body is complete: no chunk comes, this waits for the task
+            finally:
+                self.close()
+        else:
+            self._finished = True
+            self._let_go()
+
     def close(self) -> None:
         """The server is done with the response: end the app's task, early or not."""
         if self._finished:
@@ -224,6 +252,9 @@ class ResponseIterable:
         if self._finished:
             return
         self._finished = True
+        file, self._exchange.file = self._exchange.file, None
+        if file is not None:  # a pathsend whose body never went out (a 504, an error)
+            file.close()
         self._let_go()
         self._runner.after_request(self._exchange.tasks)
 

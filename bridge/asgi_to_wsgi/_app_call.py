@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import BinaryIO
 
 from .._environ import declared_length
 from .._errors import ASGIProtocolError, ClientDisconnected
@@ -54,6 +55,8 @@ class AppCall:
         self._chunks: list[bytes] = []
         self.queued = 0
         self.complete = False  # the app sent its last body chunk
+        self.file: BinaryIO | None = None  # http.response.pathsend's file, opened (see _send)
+        self._bodied = False  # an http.response.body came: no pathsend after it
         self._completion_seen = False
         self.gone = False  # the WSGI server closed the response early (or the body was cut)
         self._client_left = False  # the body ended short or wsgi.input raised OSError
@@ -321,6 +324,7 @@ class AppCall:
                 raise ASGIProtocolError("http.response.body sent before http.response.start")
             if self.complete:
                 raise ASGIProtocolError("http.response.body sent after the response was complete")
+            self._bodied = True
             body = message.get("body", b"")
             if body:
                 if type(body) is not bytes:
@@ -336,16 +340,43 @@ class AppCall:
                 raise ASGIProtocolError("http.response.start sent twice")
             self.status = _status(message.get("status"))
             self.headers = list(message.get("headers") or [])
+        elif kind == "http.response.pathsend":
+            self._pathsend(message)
         else:
             raise ASGIProtocolError(
                 f"unexpected ASGI message {kind!r}: an http response sends "
-                "'http.response.start', then 'http.response.body'"
+                "'http.response.start', then 'http.response.body' or 'http.response.pathsend'"
             )
         if self._ready is not None:
             self._wake()
         if self.queued > RESPONSE_BUFFER:
             self._drained = self._loop.create_future()
             await self._drained
+
+    def _pathsend(self, message: Message) -> None:
+        """The ``http.response.pathsend`` extension: the whole body is the file at a path.
+
+        The file is opened here, before ``send()`` returns: what the app does next (a
+        background task that deletes a temporary file) cannot take it from the server. The
+        WSGI call hands it to ``wsgi.file_wrapper``, so the server may ``sendfile()`` it.
+        """
+        if self.status is None:
+            raise ASGIProtocolError("http.response.pathsend sent before http.response.start")
+        if self.complete:
+            raise ASGIProtocolError("http.response.pathsend sent after the response was complete")
+        if self._bodied:
+            raise ASGIProtocolError(
+                "http.response.pathsend sent after http.response.body: it must be the whole body"
+            )
+        path = message.get("path")
+        if not isinstance(path, str):
+            raise ASGIProtocolError(
+                f"http.response.pathsend needs a str path, got {type(path).__name__}"
+            )
+        if not self._head:  # a HEAD response has no body, as ASGI servers ensure
+            self.file = open(path, "rb")  # noqa: SIM115 (the WSGI side closes it)
+        self.complete = True
+        _resolve(self._finished)
 
     def _settle(
         self, read: asyncio.Future[Message], message: Message | None, error: BaseException | None
