@@ -12,7 +12,7 @@ constructor refuses it with ``TypeError``, and ``no_option(name)`` is the mark f
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -72,7 +72,7 @@ def no_option(name: str) -> Broken:
 
 def check(direction: str, title: str, **broken: str | Broken) -> Callable[[F], F]:
     """Run the test against each implementation of ``direction``; ``title`` is its table row."""
-    parametrize = over_peers(direction, **broken)
+    parametrize = over_peers(direction, broken=broken)
 
     def decorate(test: F) -> F:
         marked = pytest.mark.conformance(direction=direction, title=title)(parametrize(test))
@@ -81,20 +81,29 @@ def check(direction: str, title: str, **broken: str | Broken) -> Callable[[F], F
     return decorate
 
 
-def over_peers(direction: str, **broken: str | Broken) -> Callable[[F], F]:
-    """Parametrize ``make`` over the implementations of ``direction``, the broken ones a strict
-    xfail; without a table row (``check`` adds one)."""
-    unknown = set(broken) - set(IMPLEMENTATIONS[direction])
+def over_peers(
+    direction: str,
+    *,
+    argname: str = "make",
+    only: tuple[str, ...] | None = None,
+    broken: Mapping[str, str | Broken] | None = None,
+) -> Callable[[F], F]:
+    """Parametrize ``argname`` over the implementations of ``direction`` (or ``only`` those), the
+    ``broken`` ones (name -> why) a strict xfail; without a table row (``check`` adds one)."""
+    broken = broken or {}
+    implementations = IMPLEMENTATIONS[direction]
+    names = tuple(implementations) if only is None else only
+    unknown = set(names) - set(implementations) | set(broken) - set(names)
     if unknown:
-        raise ValueError(f"no {direction} implementation named {sorted(unknown)}")
+        raise ValueError(f"no {direction} implementation named {sorted(unknown)} here")
     params = []
-    for name, factory in IMPLEMENTATIONS[direction].items():
+    for name in names:
         why = broken.get(name)
         if isinstance(why, str):
             why = Broken(why)
         marks = [] if why is None else [expected_failure(why)]
-        params.append(pytest.param(factory, id=name, marks=marks))
-    return pytest.mark.parametrize("make", params)
+        params.append(pytest.param(implementations[name], id=name, marks=marks))
+    return pytest.mark.parametrize(argname, params)
 
 
 def expected_failure(why: Broken) -> pytest.MarkDecorator:
