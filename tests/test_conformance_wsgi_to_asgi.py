@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,45 @@ def test_response_streams(make: Factory) -> None:
         return [first, await rest_of(conv)]
 
     assert run(main()) == [b"one", b"two"]
+
+
+@check(W2A, "Constant memory: a 64 MiB body is never held whole")
+def test_constant_memory_on_a_big_body(make: Factory) -> None:
+    total, piece = 64 * 1024 * 1024, 64 * 1024
+
+    def app(environ: Environ, start_response: Any) -> list[bytes]:
+        size = 0
+        while data := environ["wsgi.input"].read(piece):
+            size += len(data)
+        start_response("200 OK", [])
+        return [str(size).encode()]
+
+    async def main() -> tuple[bytes, int]:
+        sent, done, body = 0, asyncio.Event(), []
+
+        async def receive() -> dict[str, Any]:
+            nonlocal sent
+            if sent == total:
+                await done.wait()
+                return {"type": "http.disconnect"}
+            sent += piece
+            return {"type": "http.request", "body": bytes(piece), "more_body": sent < total}
+
+        async def send(message: dict[str, Any]) -> None:
+            body.append(message.get("body", b""))
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                done.set()
+
+        tracemalloc.start()
+        try:
+            await asyncio.wait_for(make(app)(http_scope(method="POST"), receive, send), 6 * WAIT)
+            return b"".join(body), tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    body, peak = run(main())
+    assert body == str(total).encode()
+    assert peak < 8 * 1024 * 1024, f"peak {peak / 2**20:.1f} MiB for a 64 MiB body"
 
 
 @check(W2A, "An empty first body chunk is not the end of the body")
