@@ -48,6 +48,7 @@ class Recorder:
     def __init__(self) -> None:
         self.cells: dict[str, Cell] = {}
 
+    @pytest.hookimpl(tryfirst=True)  # before -k/-m deselect: a partial run must not be written
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         for item in items:
             mark = item.get_closest_marker("conformance")
@@ -86,7 +87,7 @@ def collect(run: bool, extra: list[str]) -> list[Cell]:
 def disagreements(cells: list[Cell]) -> list[str]:
     return [
         f"{cell.direction} / {cell.title} / {cell.implementation}: marked {cell.expected}, "
-        f"ran {cell.outcome}"
+        f"{'not run' if cell.outcome is None else f'ran {cell.outcome}'}"
         for cell in cells
         if cell.outcome != cell.expected
     ]
