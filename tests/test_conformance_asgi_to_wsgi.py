@@ -10,7 +10,7 @@ import asyncio
 import io
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from wsgiref.validate import validator
@@ -420,3 +420,59 @@ def test_pathsend_through_the_file_wrapper(make: Factory, made: list[Any]) -> No
         assert os.path.samefile(iterable.file.name, FILE)
     finally:
         iterable.close()
+
+
+# -- what the app gets wrong ----------------------------------------------------------------------
+
+
+@check(
+    A2W,
+    "A body before http.response.start raises",
+    a2wsgi="a2wsgi yields the body without ever calling start_response",
+)
+def test_body_before_start_raises(make: Factory, made: list[Any]) -> None:
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.body", "body": b"early"})
+
+    with pytest.raises(Exception):  # noqa: B017 - which error is each adapter's own
+        call(build(made, make, app))
+
+
+def bounded(server: Callable[[], object], seconds: float) -> str:
+    """How a WSGI server's call ended: "raised", "returned", or "hung" (left on its thread)."""
+    ended: list[str] = []
+
+    def serve() -> None:
+        try:
+            server()
+        except Exception:
+            ended.append("raised")
+        else:
+            ended.append("returned")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    return ended[0] if ended else "hung"
+
+
+@check(
+    A2W,
+    "An app that returns without a response raises",
+    a2wsgi="a2wsgi ends the iterable without calling start_response, or hangs (a race)",
+)
+def test_no_response_raises(make: Factory, made: list[Any]) -> None:
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        await receive()
+
+    adapter = build(made, make, app)
+    assert bounded(lambda: call(adapter), 5) == "raised"
+
+
+@check(A2W, "An unknown message type raises")
+def test_unknown_message_raises(make: Factory, made: list[Any]) -> None:
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.nonsense"})
+
+    with pytest.raises(Exception):  # noqa: B017 - which error is each adapter's own
+        call(build(made, make, app))

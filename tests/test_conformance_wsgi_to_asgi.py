@@ -357,6 +357,110 @@ def test_max_body_size(make: Factory) -> None:
     assert (result.status, ran) == (413, [])
 
 
+@check(
+    W2A,
+    "backlog: a request beyond threads + backlog gets 503 at once",
+    a2wsgi=no_option("threads/backlog"),
+    asgiref=no_option("threads/backlog"),
+)
+def test_backlog_full_is_503(make: Factory) -> None:
+    entered, release = threading.Event(), threading.Event()
+
+    def app(environ: Environ, start_response: Any) -> list[bytes]:
+        entered.set()
+        release.wait(2 * WAIT)
+        return hello(environ, start_response)
+
+    async def main() -> tuple[int, bytes]:
+        adapter = make(app, threads=1, backlog=0)
+        busy = Conversation(adapter, http_scope())
+        busy.push_body()
+        try:
+            assert await asyncio.to_thread(entered.wait, WAIT), "the first request never ran"
+            refused = await request(adapter)
+        finally:
+            release.set()
+        return refused.status, await rest_of(busy)
+
+    assert run(main()) == (503, b"hello")
+
+
+# -- what the app gets wrong ----------------------------------------------------------------------
+
+
+def outcome(make: Factory, app: Any) -> tuple[BaseException | None, list[dict[str, Any]]]:
+    """What the ASGI call raised (if it did) and every message it sent, for one GET."""
+
+    async def main() -> tuple[BaseException | None, list[dict[str, Any]]]:
+        conv = Conversation(make(app), http_scope())
+        conv.push_body()
+        try:
+            await conv.finish()
+        except Exception as exc:  # each adapter raises its own kind
+            return exc, conv.sent_so_far()
+        return None, conv.sent_so_far()
+
+    return run(main())
+
+
+@check(
+    W2A,
+    "A response header with CR/LF is refused (no response splitting)",
+    a2wsgi="a2wsgi passes the CR/LF on in http.response.start",
+    asgiref="asgiref passes the CR/LF on in http.response.start",
+)
+def test_header_with_crlf_is_refused(make: Factory) -> None:
+    def app(environ: Environ, start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("X-A", "1\r\nSet-Cookie: evil=1")])
+        return [b"body"]
+
+    error, sent = outcome(make, app)
+    assert error is not None and [m for m in sent if m.get("headers")] == [], sent
+
+
+@check(
+    W2A,
+    "start_response twice without exc_info raises",
+    a2wsgi="a2wsgi ignores the second call and answers with the first status",
+)
+def test_start_response_twice_raises(make: Factory) -> None:
+    def app(environ: Environ, start_response: Any) -> list[bytes]:
+        start_response("200 OK", [])
+        start_response("500 Oops", [])
+        return [b"body"]
+
+    error, sent = outcome(make, app)
+    assert error is not None, sent
+
+
+@check(
+    W2A,
+    "A str body chunk raises (bytes only)",
+    a2wsgi="a2wsgi passes the str on in http.response.body",
+    asgiref="asgiref passes the str on in http.response.body",
+)
+def test_str_body_chunk_raises(make: Factory) -> None:
+    def app(environ: Environ, start_response: Any) -> list[Any]:
+        start_response("200 OK", [])
+        return ["text"]
+
+    error, sent = outcome(make, app)
+    assert error is not None and all(isinstance(m.get("body", b""), bytes) for m in sent), sent
+
+
+@check(
+    W2A,
+    "An app that never calls start_response raises",
+    a2wsgi="a2wsgi sends the body with no http.response.start before it",
+)
+def test_no_start_response_raises(make: Factory) -> None:
+    def app(environ: Environ, start_response: Any) -> list[bytes]:
+        return [b"body"]
+
+    error, sent = outcome(make, app)
+    assert error is not None and [m["type"] for m in sent][:1] != ["http.response.body"], sent
+
+
 # -- the environ ----------------------------------------------------------------------------------
 
 
