@@ -105,9 +105,11 @@ def render(cells: list[Cell], versions: dict[str, str]) -> str:
         "✓ the check passes. ✗ it fails: the test is `xfail(strict=True)` with the footnote as "
         "its reason, so a peer that fixes the rule makes the suite fail until the mark and this "
         "table change. – the implementation has no adapter in that direction. A rule that needs "
-        "an option a peer lacks (`max_body_size`, `lifespan`, `timeout`) is run with the option "
-        "anyway: the peer's constructor refuses it, and the cell is ✗ “no such option” (the "
-        "feature is missing, which is what a user switching adapters needs to know).",
+        "an option a peer lacks (`max_body_size`, `backlog`, `lifespan`, `timeout`) is run with "
+        "the option anyway: the peer's constructor refuses it, and the cell is ✗ “no such "
+        "option” (the feature is missing, which is what a user switching adapters needs to "
+        "know). `tests/test_conformance_doc.py` renders the table again from the marks and "
+        "fails if this file differs from it (the version numbers aside).",
     ]
     for direction, implementations in IMPLEMENTATIONS.items():
         columns = [c for c in COLUMNS if c in implementations or (direction, c) in ABSENT]
