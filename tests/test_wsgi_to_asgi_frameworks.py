@@ -23,7 +23,6 @@ from wsgiref.validate import validator
 import django
 import httpx
 import pytest
-from a2wsgi import WSGIMiddleware as A2wsgiMiddleware
 from django.conf import settings
 from fastapi import FastAPI
 from flask import Flask, Response, abort, redirect, request, send_file, url_for
@@ -31,8 +30,10 @@ from flask.typing import ResponseReturnValue
 
 from bridge import WsgiToAsgi
 from bridge.wsgi_to_asgi._response import FileWrapper
+from tests import peers
 from tests.asgi_harness import request as asgi_request
 from tests.asgi_harness import run
+from tests.peers import W2A, F
 from tests.servers import ROOT
 
 pytestmark = pytest.mark.timeout(20)
@@ -41,17 +42,11 @@ Environ = dict[str, Any]
 Adapter = Callable[[Any], Any]
 
 
-def a2wsgi(app: Any) -> Any:
-    return A2wsgiMiddleware(app)
-
-
-def over_peers(a2wsgi_fails: str | None = None) -> pytest.MarkDecorator:
-    """Parametrize over [bridge, a2wsgi]; ``a2wsgi_fails`` names a2wsgi's known departure."""
-    marks = () if a2wsgi_fails is None else pytest.mark.xfail(strict=True, reason=a2wsgi_fails)
-    return pytest.mark.parametrize(
-        "adapter",
-        [pytest.param(WsgiToAsgi, id="bridge"), pytest.param(a2wsgi, id="a2wsgi", marks=marks)],
-    )
+def over_peers(a2wsgi_fails: str | None = None) -> Callable[[F], F]:
+    """Parametrize ``adapter`` over [bridge, a2wsgi] (tests/peers.py); ``a2wsgi_fails`` names
+    a2wsgi's known departure."""
+    broken = {} if a2wsgi_fails is None else {"a2wsgi": a2wsgi_fails}
+    return peers.over_peers(W2A, argname="adapter", only=("bridge", "a2wsgi"), broken=broken)
 
 
 def call(
