@@ -38,12 +38,14 @@ import io
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterable
 from concurrent.futures import Executor
 from typing import Any
 
 from .._environ import declared_length, scope_to_environ
 from .._errors import BridgeError, RequestHeaderError
+from .._stats import Counters, Stats
 from .._types import Environ, Receive, Scope, Send, WSGIApp
 from ._pool import Job, Pool
 from ._relay import Relay, plain_response, reply_too_large
@@ -103,6 +105,8 @@ class WsgiToAsgi:
         self._pid = os.getpid()
         self._lock = threading.Lock()
         self._in_flight = 0
+        self._busy = 0  # of those, the requests a thread is running
+        self._counters = Counters()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -116,6 +120,14 @@ class WsgiToAsgi:
                 await send({"type": "websocket.close", "code": 1000})
         else:
             raise BridgeError(f"unsupported ASGI scope type {kind!r}")
+
+    def stats(self) -> Stats:
+        """What the adapter is doing now and has done since it was made: threads busy, requests
+        waiting for one, responses served, 503/400/413/504 answers, client disconnects, and the
+        median and 99th percentile of the recent waits for a thread (seconds)."""
+        with self._lock:
+            busy, waiting = self._busy, self._in_flight - self._busy
+        return self._counters.snapshot(self.threads, busy, waiting)
 
     # -- the pool -------------------------------------------------------------------------------
 
@@ -133,7 +145,8 @@ class WsgiToAsgi:
             # come along, and its lock and count describe the parent's requests.
             self._pid = os.getpid()
             self._lock = threading.Lock()
-            self._in_flight = 0
+            self._in_flight = self._busy = 0
+            self._counters = Counters()
             self._executor = None
         with self._lock:
             ahead = self._in_flight
@@ -142,9 +155,10 @@ class WsgiToAsgi:
             self._in_flight = ahead + 1
             return ahead
 
-    def _release(self) -> None:
+    def _release(self, ran: bool = False) -> None:
         with self._lock:
             self._in_flight -= 1
+            self._busy -= ran
 
     # -- lifespan -------------------------------------------------------------------------------
 
@@ -174,8 +188,10 @@ class WsgiToAsgi:
     # -- one request ----------------------------------------------------------------------------
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        arrived = time.monotonic()
         ahead = self._admit()
         if ahead < 0:
+            self._counters.rejected_503 += 1
             logger.warning(
                 "bridge: 503 for %s %s: all %d threads busy and %d requests waiting (backlog)",
                 scope["method"],
@@ -190,18 +206,21 @@ class WsgiToAsgi:
             try:
                 environ = scope_to_environ(scope)
             except RequestHeaderError as error:
+                self._counters.bad_request_400 += 1
                 logger.warning("bridge: 400 for %s: %s", _label(scope), error)
                 return await plain_response(send, 400, b"Bad Request", [])
             limit = self.max_body_size
             if limit is not None and (declared_length(environ) or 0) > limit:
+                self._counters.too_large_413 += 1
                 return await reply_too_large(send, _label(scope), limit)
             message = await receive()
             if message["type"] != "http.request":
                 return  # the client left before its request arrived
             body: bytes = message.get("body", b"")
             if limit is not None and len(body) > limit:
+                self._counters.too_large_413 += 1
                 return await reply_too_large(send, _label(scope), limit)
-            relay = Relay(receive, send, limit, _label(scope), self.timeout)
+            relay = Relay(receive, send, limit, _label(scope), self.timeout, self._counters)
             if message.get("more_body", False):
                 environ["wsgi.input"] = relay.stream_body(body)
             else:
@@ -210,7 +229,7 @@ class WsgiToAsgi:
             environ["wsgi.file_wrapper"] = FileWrapper
             response = ResponseWriter(relay.channel)
             context = contextvars.copy_context()
-            job = self._submit(context.run, self._run_app, environ, response, relay, scope)
+            job = self._submit(context.run, self._run_app, environ, response, relay, scope, arrived)
             submitted = True
             try:
                 # Requests admitted ahead of this one hold every thread: it may have to wait.
@@ -224,19 +243,28 @@ class WsgiToAsgi:
                 self._release()
 
     def _run_app(
-        self, environ: Environ, response: ResponseWriter, relay: Relay, scope: Scope
+        self,
+        environ: Environ,
+        response: ResponseWriter,
+        relay: Relay,
+        scope: Scope,
+        arrived: float,
     ) -> None:
         """On a pool thread: run the request unless its client left while it waited for this
         thread; then free the slot and tell the loop the thread is done (the last wake-up)."""
+        ran = not relay.abandoned
         try:
-            if not relay.abandoned:
+            if ran:
+                self._counters.waits.append(time.monotonic() - arrived)
+                with self._lock:
+                    self._busy += 1
                 relay.thread = threading.get_ident()
                 self._respond(environ, response, scope)
         except BaseException as exc:
-            self._release()
+            self._release(ran)
             response.done(exc)
         else:
-            self._release()
+            self._release(ran)
             response.done(None)
 
     def _respond(self, environ: Environ, response: ResponseWriter, scope: Scope) -> None:

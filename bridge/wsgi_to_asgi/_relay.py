@@ -32,6 +32,7 @@ import traceback
 from typing import Any
 
 from .._errors import ClientDisconnected, RequestBodyTooLarge
+from .._stats import Counters
 from .._streams import READ_AHEAD, RESPONSE_BUFFER, ToLoop, ToThread, input_stream
 from .._types import Message, Receive, Send
 from ._pool import Job
@@ -73,8 +74,10 @@ class Relay:
         limit: int | None,
         label: str,
         timeout: float | None = None,
+        counters: Counters | None = None,
     ) -> None:
         self._loop = asyncio.get_running_loop()
+        self._counters = counters or Counters()
         self._label = label
         self._over_limit = False
         self._receive = receive
@@ -121,6 +124,7 @@ class Relay:
             completed = False  # the app saw the disconnect on wsgi.input; nobody is left to answer
         except asyncio.CancelledError:
             self._stop(False)
+            self._counters.disconnects += 1  # the server cancels a call whose client left
             await self._wait_for_thread(job, CANCEL_GRACE)
             raise
         except BaseException:
@@ -128,6 +132,10 @@ class Relay:
             await self._wait_for_thread(job, None)
             raise
         self._stop(completed)
+        if not completed:
+            self._counters.disconnects += 1
+        elif not self._over_limit:
+            self._counters.served += 1
         if not self.channel.closed:  # the common case: the thread is already done
             await self._wait_for_thread(job, None)
         if self._receive_error is not None:
@@ -141,6 +149,7 @@ class Relay:
 
     async def _answer_timeout(self, job: Job) -> None:
         self._stop(False)
+        self._counters.timeout_504 += 1
         if job.cancel():
             self.never_ran = True  # still waiting for a thread: it never will run
             where = "it was still waiting for a thread"
@@ -213,6 +222,7 @@ class Relay:
                 # Whatever the app made of the error on wsgi.input (Flask turns it into a 500),
                 # the client is told the truth while no header has gone out.
                 self.channel.abort(ClientDisconnected("the request body was too large"))
+                self._counters.too_large_413 += 1
                 await reply_too_large(self._send, self._label, self._limit or 0)
                 return True
             started = started or bool(items)
