@@ -29,6 +29,7 @@ import weakref
 from collections.abc import Iterable
 
 from .._environ import decode_headers, environ_to_scope
+from .._stats import Counters, Stats
 from .._types import ASGIApp, Environ, StartResponse
 from ._app_call import AppCall
 from ._loops import Loops, running_loop
@@ -85,6 +86,7 @@ class AsgiToWsgi:
         self.chunk_size = chunk_size
         self.wait_time = wait_time
         self._loops = Loops(asgi_app, loop, lifespan)
+        self._counters = Counters()
         self._finalizer: weakref.finalize[[Loops], AsgiToWsgi] | None = None
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
@@ -117,6 +119,7 @@ class AsgiToWsgi:
             status, headers = response.first()
             if status is None or exchange.timed_out:  # no response within the timeout
                 response.close()
+                self._counters.timeout_504 += 1
                 return _plain(start_response, 504, b"Gateway Timeout")
             start_response(_status_line(status), decode_headers(headers))
         except BaseException:
@@ -126,6 +129,13 @@ class AsgiToWsgi:
             file, exchange.file = exchange.file, None
             return path_body(file, self.chunk_size, response.finish, environ)
         return response
+
+    def stats(self) -> Stats:
+        """The shape of ``WsgiToAsgi.stats()``: ``threads`` is the event loops open, ``busy``
+        the requests using them; ``waiting`` and the queue waits are 0 (a WSGI server hands
+        each request to a thread itself), as are the 503/400/413 counts."""
+        loops, busy = self._loops.in_use()
+        return self._counters.snapshot(loops, busy, 0)
 
     def close(self) -> None:
         """Run the ASGI lifespan shutdown on every loop and close the loops.
@@ -252,6 +262,12 @@ class ResponseIterable:
         if self._finished:
             return
         self._finished = True
+        if self._exchange.timed_out or self._exchange.status is None:
+            pass  # a 504 (counted as such) or an error, not a client that left
+        elif self._exchange.gone:
+            self._adapter._counters.disconnects += 1
+        elif self._exchange.complete:
+            self._adapter._counters.served += 1
         file, self._exchange.file = self._exchange.file, None
         if file is not None:  # a pathsend whose body never went out (a 504, an error)
             file.close()

@@ -116,6 +116,12 @@ class Loops:
             self._local.runner = shared
         return shared
 
+    def in_use(self) -> tuple[int, int]:
+        """How many loops are open, and how many requests are using them."""
+        with self._lock:
+            runners = [*self._runners, *([self._shared] if self._shared else [])]
+        return len(runners), sum(runner.users for runner in runners)
+
     def retire(self, runner: Runner) -> None:
         """On the reaper thread: ``runner``'s server thread has ended."""
         with self._lock:

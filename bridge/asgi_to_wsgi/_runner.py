@@ -186,6 +186,11 @@ class Runner:
 
     # -- who uses it, and closing ---------------------------------------------------------------
 
+    @property
+    def users(self) -> int:
+        """Requests using the loop now."""
+        return self._users
+
     def acquire(self) -> bool:
         """A request starts using the loop; False once it is closing (take another)."""
         with self._lock:
