@@ -97,6 +97,22 @@ def test_environ_reaches_the_app() -> None:
     assert seen["wsgi.input_terminated"] is True
 
 
+def test_header_values_go_out_without_surrounding_whitespace() -> None:
+    """Django's handler writes cookies with SimpleCookie.output(header=""), a leading space."""
+
+    def app(environ: Environ, start_response: Any) -> list[bytes]:
+        headers = [
+            ("Content-Type", "text/plain"),
+            ("Set-Cookie", " a=1; Path=/"),
+            ("Set-Cookie", " b=2 "),
+        ]
+        start_response("200 OK", headers)
+        return [b"ok"]
+
+    result = run(request(WsgiToAsgi(validator(app))))
+    assert [v for k, v in result.headers if k == b"set-cookie"] == [b"a=1; Path=/", b"b=2"]
+
+
 def test_write_callable() -> None:
     def app(environ: Environ, start_response: Any) -> list[bytes]:
         write = start_response("200 OK", [])
