@@ -674,6 +674,22 @@ def test_file_wrapper_uses_pathsend_when_the_server_offers_it(tmp_path: Path) ->
     run(main())
 
 
+def test_file_wrapper_under_a_shorter_content_length_is_iterated_not_pathsent(
+    tmp_path: Path,
+) -> None:
+    """A Range served by hand from the file's start (Django's FileResponse, a bytes=0-N request):
+    pathsend would make the server send the whole file under the app's Content-Length."""
+    path = tmp_path / "data.bin"
+    path.write_bytes(b"0123456789")
+
+    def app(environ: Environ, start_response: Any) -> Any:
+        start_response("206 Partial Content", [("Content-Length", "6")])
+        return environ["wsgi.file_wrapper"](path.open("rb"), 4)
+
+    result = run(request(WsgiToAsgi(app), extensions={"http.response.pathsend": {}}))
+    assert (result.status, result.body) == (206, b"012345")
+
+
 def test_file_wrapper_streams_blocks_without_pathsend(tmp_path: Path) -> None:
     path = tmp_path / "data.bin"
     path.write_bytes(b"0123456789")
