@@ -189,7 +189,8 @@ def check_status(status: object) -> int:
 
 
 def encode_headers(headers: object) -> list[tuple[bytes, bytes]]:
-    """Validate PEP 3333 response headers and encode them for an ASGI ``http.response.start``."""
+    """Validate PEP 3333 response headers and encode them for an ASGI ``http.response.start``,
+    each value without the spaces and tabs around it."""
     if type(headers) is not list:
         raise WSGIProtocolError(f"response headers must be a list, got {type(headers).__name__}")
     out = []
@@ -204,7 +205,9 @@ def encode_headers(headers: object) -> list[tuple[bytes, bytes]]:
         if _FORBIDDEN_IN_VALUE.search(value):
             raise WSGIProtocolError(f"header {name!r} has CR, LF or NUL in its value: {value!r}")
         try:
-            out.append((name.lower().encode("ascii"), value.encode("latin-1")))
+            # Whitespace around a field value is not part of it (RFC 9110 section 5.5), and ASGI
+            # servers refuse it (h11): Django's Set-Cookie values start with a space.
+            out.append((name.lower().encode("ascii"), value.strip(" \t").encode("latin-1")))
         except UnicodeEncodeError:
             raise WSGIProtocolError(f"header {name!r} has a value outside latin-1") from None
     return out

@@ -139,6 +139,17 @@ def test_encode_headers() -> None:
     ]
 
 
+def test_encode_headers_strips_the_whitespace_around_values() -> None:
+    # Django's WSGI handler sends Set-Cookie values as " a=1; Path=/" (SimpleCookie.output).
+    assert encode_headers(
+        [("Set-Cookie", " a=1; Path=/"), ("X-A", "\t in side \t"), ("X-B", " ")]
+    ) == [
+        (b"set-cookie", b"a=1; Path=/"),
+        (b"x-a", b"in side"),
+        (b"x-b", b""),
+    ]
+
+
 @pytest.mark.parametrize(
     ("headers", "rule"),
     [

@@ -97,6 +97,22 @@ def test_environ_reaches_the_app() -> None:
     assert seen["wsgi.input_terminated"] is True
 
 
+def test_header_values_go_out_without_surrounding_whitespace() -> None:
+    """Django's handler writes cookies with SimpleCookie.output(header=""), a leading space."""
+
+    def app(environ: Environ, start_response: Any) -> list[bytes]:
+        headers = [
+            ("Content-Type", "text/plain"),
+            ("Set-Cookie", " a=1; Path=/"),
+            ("Set-Cookie", " b=2 "),
+        ]
+        start_response("200 OK", headers)
+        return [b"ok"]
+
+    result = run(request(WsgiToAsgi(validator(app))))
+    assert [v for k, v in result.headers if k == b"set-cookie"] == [b"a=1; Path=/", b"b=2"]
+
+
 def test_write_callable() -> None:
     def app(environ: Environ, start_response: Any) -> list[bytes]:
         write = start_response("200 OK", [])
@@ -656,6 +672,22 @@ def test_file_wrapper_uses_pathsend_when_the_server_offers_it(tmp_path: Path) ->
         await conv.finish()
 
     run(main())
+
+
+def test_file_wrapper_under_a_shorter_content_length_is_iterated_not_pathsent(
+    tmp_path: Path,
+) -> None:
+    """A Range served by hand from the file's start (Django's FileResponse, a bytes=0-N request):
+    pathsend would make the server send the whole file under the app's Content-Length."""
+    path = tmp_path / "data.bin"
+    path.write_bytes(b"0123456789")
+
+    def app(environ: Environ, start_response: Any) -> Any:
+        start_response("206 Partial Content", [("Content-Length", "6")])
+        return environ["wsgi.file_wrapper"](path.open("rb"), 4)
+
+    result = run(request(WsgiToAsgi(app), extensions={"http.response.pathsend": {}}))
+    assert (result.status, result.body) == (206, b"012345")
 
 
 def test_file_wrapper_streams_blocks_without_pathsend(tmp_path: Path) -> None:

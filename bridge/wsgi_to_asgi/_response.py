@@ -200,7 +200,12 @@ def pathsend_target(iterable: Iterable[bytes], response: ResponseWriter, scope: 
         return None  # not a file, or write() already sent part of the body
     if "http.response.pathsend" not in (scope.get("extensions") or {}):
         return None
-    return iterable.path()
+    path = iterable.path()
+    if path is None or response.remaining is None:
+        return path
+    # A declared length that is not the file's (a Range served by hand from the file's start):
+    # the server would send the whole file, so the blocks are iterated and the length clamps.
+    return path if os.path.getsize(path) == response.remaining else None
 
 
 class ErrorStream:

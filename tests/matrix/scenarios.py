@@ -208,10 +208,17 @@ def app_exception(t: Target) -> None:
 
 
 def redirect_within_prefix(t: Target) -> None:
+    """The location may be relative or absolute; an absolute one names the host as the request's
+    ``Host`` did (the client sends ``127.0.0.1`` without the port, so some frameworks leave the
+    port out) or with the server's port."""
     reply = get(t.port, t.path("/redirect"))
     assert reply.status in (302, 303, 307), reply
     location = reply.header("location") or ""
-    assert location.removeprefix(f"http://{HOST}:{t.port}") == t.path("/hello"), location
+    for origin in (f"http://{HOST}:{t.port}", f"http://{HOST}"):
+        if location.startswith(origin + "/"):
+            location = location.removeprefix(origin)
+            break
+    assert location == t.path("/hello"), reply.header("location")
 
 
 def disconnect_mid_stream(t: Target) -> None:
