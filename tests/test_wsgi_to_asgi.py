@@ -621,6 +621,7 @@ def test_invalid_threads() -> None:
 
 def test_lifespan_is_answered_and_shuts_the_pool_down() -> None:
     adapter = WsgiToAsgi(hello)
+    before = set(threading.enumerate())
 
     async def main() -> None:
         assert (await request(adapter)).status == 200
@@ -630,7 +631,11 @@ def test_lifespan_is_answered_and_shuts_the_pool_down() -> None:
         conv.push({"type": "lifespan.shutdown"})
         assert (await conv.next())["type"] == "lifespan.shutdown.complete"
         await conv.finish()
-        assert adapter._executor is None
+        pool = [t for t in set(threading.enumerate()) - before if t.name.startswith("bridge-wsgi")]
+        assert pool
+        for thread in pool:  # the pool's threads end once the shutdown is answered
+            await asyncio.get_running_loop().run_in_executor(None, thread.join, 5)
+        assert not any(t.is_alive() for t in pool)
         assert (await request(adapter)).status == 200  # a new pool after a restart
 
     run(main())

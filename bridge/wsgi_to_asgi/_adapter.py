@@ -36,18 +36,17 @@ import asyncio
 import contextvars
 import io
 import logging
-import os
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
 from typing import Any
 
-from .._environ import declared_length, scope_to_environ
+from .._environ import declared_length, scope_to_environ, split_path
 from .._errors import BridgeError, RequestHeaderError
 from .._stats import Counters, Stats
 from .._types import Environ, Receive, Scope, Send, WSGIApp
-from ._pool import Job, Pool
+from ._pool import Lane
 from ._relay import Relay, plain_response, reply_too_large
 from ._response import ErrorStream, FileWrapper, ResponseWriter, pathsend_target
 
@@ -61,6 +60,9 @@ DEFAULT_THREADS = 10
 # last in line waits about 0.8 s, far under the 30-60 s timeouts of common proxies), while a
 # runaway flood gets a fast 503 instead of an unbounded queue.
 BACKLOG_PER_THREAD = 16
+# Priority requests (health checks) that may wait for the priority thread: probes come one at
+# a time; a pile-up means that thread is stuck, and the next probe had better fail fast.
+PRIORITY_BACKLOG = 8
 # Unknown lifespan messages ignored in a row before the lifespan is given up as broken.
 UNKNOWN_LIFESPAN_MESSAGES = 100
 _ERRORS = ErrorStream()
@@ -81,6 +83,10 @@ class WsgiToAsgi:
             included; past that the client gets ``504`` and the log names where the thread is
             stuck. A thread cannot be killed: it holds its slot of ``threads`` until the app
             returns (its next chunk raises ``ClientDisconnected``). ``None``: no limit.
+        priority: requests that skip the pool and its backlog, for health checks: paths
+            within the app (``("/healthz", "/readyz")``) or a function of the ASGI scope.
+            They run on one thread of their own (``PRIORITY_BACKLOG`` more may wait for it), so
+            a probe is answered while every thread is busy.
     """
 
     def __init__(
@@ -92,20 +98,20 @@ class WsgiToAsgi:
         max_body_size: int | None = None,
         executor: Executor | None = None,
         timeout: float | None = None,
+        priority: Iterable[str] | Callable[[Scope], bool] | None = None,
     ) -> None:
         if threads < 1:
             raise ValueError(f"threads must be at least 1, got {threads}")
+        if isinstance(priority, str):
+            raise TypeError("priority takes several paths: priority=('/healthz',), not a str")
         self.wsgi_app = wsgi_app
         self.threads = threads
         self.backlog = BACKLOG_PER_THREAD * threads if backlog is None else backlog
         self.max_body_size = max_body_size
         self.timeout = timeout
-        self._given_executor = executor
-        self._executor: Pool | None = None  # made on first use, never in a constructor
-        self._pid = os.getpid()
-        self._lock = threading.Lock()
-        self._in_flight = 0
-        self._busy = 0  # of those, the requests a thread is running
+        self._lane = Lane(threads, self.backlog, "bridge-wsgi", executor)
+        self._priority_lane = Lane(1, PRIORITY_BACKLOG, "bridge-wsgi-priority")
+        self._is_priority = _priority_test(priority)
         self._counters = Counters()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -125,40 +131,8 @@ class WsgiToAsgi:
         """What the adapter is doing now and has done since it was made: threads busy, requests
         waiting for one, responses served, 503/400/413/504 answers, client disconnects, and the
         median and 99th percentile of the recent waits for a thread (seconds)."""
-        with self._lock:
-            busy, waiting = self._busy, self._in_flight - self._busy
+        busy, waiting = self._lane.counts()
         return self._counters.snapshot(self.threads, busy, waiting)
-
-    # -- the pool -------------------------------------------------------------------------------
-
-    def _submit(self, *call: Any) -> Job:
-        if self._given_executor is not None:
-            return self._given_executor.submit(*call)
-        if self._executor is None:
-            self._executor = Pool(self.threads, "bridge-wsgi")
-        return self._executor.submit(*call)
-
-    def _admit(self) -> int:
-        """Take a slot; return how many requests were in the adapter before, or -1 when full."""
-        if self._pid != os.getpid():
-            # A forked child (gunicorn --preload, uWSGI): the parent's pool threads did not
-            # come along, and its lock and count describe the parent's requests.
-            self._pid = os.getpid()
-            self._lock = threading.Lock()
-            self._in_flight = self._busy = 0
-            self._counters = Counters()
-            self._executor = None
-        with self._lock:
-            ahead = self._in_flight
-            if ahead >= self.threads + self.backlog:
-                return -1
-            self._in_flight = ahead + 1
-            return ahead
-
-    def _release(self, ran: bool = False) -> None:
-        with self._lock:
-            self._in_flight -= 1
-            self._busy -= ran
 
     # -- lifespan -------------------------------------------------------------------------------
 
@@ -169,9 +143,8 @@ class WsgiToAsgi:
             if message["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                executor, self._executor = self._executor, None
-                if executor is not None:
-                    executor.shutdown()
+                self._lane.shutdown()
+                self._priority_lane.shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
             else:
@@ -189,15 +162,16 @@ class WsgiToAsgi:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         arrived = time.monotonic()
-        ahead = self._admit()
+        lane = self._priority_lane if self._is_priority(scope) else self._lane
+        ahead = lane.admit()
         if ahead < 0:
             self._counters.rejected_503 += 1
             logger.warning(
                 "bridge: 503 for %s %s: all %d threads busy and %d requests waiting (backlog)",
                 scope["method"],
                 scope["path"],
-                self.threads,
-                self.backlog,
+                lane.size,
+                lane.backlog,
             )
             await plain_response(send, 503, b"Service Unavailable", [(b"retry-after", b"1")])
             return
@@ -229,18 +203,20 @@ class WsgiToAsgi:
             environ["wsgi.file_wrapper"] = FileWrapper
             response = ResponseWriter(relay.channel)
             context = contextvars.copy_context()
-            job = self._submit(context.run, self._run_app, environ, response, relay, scope, arrived)
+            job = lane.submit(
+                context.run, self._run_app, environ, response, relay, scope, arrived, lane
+            )
             submitted = True
             try:
                 # Requests admitted ahead of this one hold every thread: it may have to wait.
                 # (With a shared executor, other adapters' requests are not counted.)
-                await relay.run(len(body), job, queued=ahead >= self.threads)
+                await relay.run(len(body), job, queued=ahead >= lane.size)
             finally:
                 if relay.never_ran:
-                    self._release()  # its job was cancelled before a thread took it
+                    lane.release(False)  # its job was cancelled before a thread took it
         finally:
             if not submitted:
-                self._release()
+                lane.release(False)
 
     def _run_app(
         self,
@@ -249,6 +225,7 @@ class WsgiToAsgi:
         relay: Relay,
         scope: Scope,
         arrived: float,
+        lane: Lane,
     ) -> None:
         """On a pool thread: run the request unless its client left while it waited for this
         thread; then free the slot and tell the loop the thread is done (the last wake-up)."""
@@ -256,15 +233,14 @@ class WsgiToAsgi:
         try:
             if ran:
                 self._counters.waits.append(time.monotonic() - arrived)
-                with self._lock:
-                    self._busy += 1
+                lane.started()
                 relay.thread = threading.get_ident()
                 self._respond(environ, response, scope)
         except BaseException as exc:
-            self._release(ran)
+            lane.release(ran)
             response.done(exc)
         else:
-            self._release(ran)
+            lane.release(ran)
             response.done(None)
 
     def _respond(self, environ: Environ, response: ResponseWriter, scope: Scope) -> None:
@@ -285,6 +261,25 @@ class WsgiToAsgi:
             close = getattr(iterable, "close", None)
             if close is not None:
                 _close(close, scope)
+
+
+def _priority_test(
+    priority: Iterable[str] | Callable[[Scope], bool] | None,
+) -> Callable[[Scope], bool]:
+    if priority is None:
+        return _never
+    if callable(priority):
+        return priority
+    paths = frozenset(priority)
+
+    def in_paths(scope: Scope) -> bool:
+        return split_path(scope.get("root_path") or "", scope["path"])[1] in paths
+
+    return in_paths
+
+
+def _never(scope: Scope) -> bool:
+    return False
 
 
 def _close(close: Any, scope: Scope) -> None:

@@ -1,4 +1,5 @@
-"""The thread pool ``WsgiToAsgi`` runs WSGI calls on, when no ``executor`` is given.
+"""The thread pool ``WsgiToAsgi`` runs WSGI calls on, when no ``executor`` is given, and the
+lanes that admit requests to it.
 
 Why not ``ThreadPoolExecutor``: each of its jobs is a ``Future`` with a ``Condition`` of its own,
 and bridge needs neither (the result travels on the request's own hand-off). A job here is three
@@ -13,9 +14,11 @@ call only once its thread is done, so a server's graceful shutdown has no job le
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 from collections.abc import Callable
+from concurrent.futures import Executor
 from typing import Any, Protocol
 
 logger = logging.getLogger("bridge")
@@ -113,3 +116,69 @@ class Pool:
             del job  # the request's objects go now, not when the next job comes
             with self._lock:
                 self._idle += 1
+
+
+class Lane:
+    """Admission to one pool: at most ``size`` requests running and ``backlog`` waiting.
+
+    ``WsgiToAsgi`` has one for its requests and, with ``priority=``, one of a single thread for
+    the priority requests, so a health check never queues behind a saturated pool.
+    """
+
+    def __init__(
+        self, size: int, backlog: int, name: str, executor: Executor | None = None
+    ) -> None:
+        self.size = size
+        self.backlog = backlog
+        self._name = name
+        self._given = executor
+        self._pool: Pool | None = None  # made on first use, never in a constructor
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+        self.in_flight = 0  # admitted and not yet released
+        self.busy = 0  # of those, the requests a thread is running
+
+    def admit(self) -> int:
+        """Take a slot; return how many requests were in the lane before, or -1 when full."""
+        if self._pid != os.getpid():
+            # A forked child (gunicorn --preload, uWSGI): the parent's pool threads did not
+            # come along, and its lock and counts describe the parent's requests.
+            self._pid = os.getpid()
+            self._lock = threading.Lock()
+            self.in_flight = self.busy = 0
+            self._pool = None
+        with self._lock:
+            ahead = self.in_flight
+            if ahead >= self.size + self.backlog:
+                return -1
+            self.in_flight = ahead + 1
+            return ahead
+
+    def started(self) -> None:
+        """On the thread: an admitted request begins to run."""
+        with self._lock:
+            self.busy += 1
+
+    def release(self, ran: bool) -> None:
+        """The request is done (``ran``: it had ``started()``), or will never run."""
+        with self._lock:
+            self.in_flight -= 1
+            self.busy -= ran
+
+    def counts(self) -> tuple[int, int]:
+        """Requests running, and requests waiting for a thread."""
+        with self._lock:
+            return self.busy, self.in_flight - self.busy
+
+    def submit(self, *call: Any) -> Job:
+        if self._given is not None:
+            return self._given.submit(*call)
+        if self._pool is None:
+            self._pool = Pool(self.size, self._name)
+        return self._pool.submit(*call)
+
+    def shutdown(self) -> None:
+        """Let the lane's own threads end (the next request starts new ones)."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown()
