@@ -100,3 +100,33 @@ def test_a_timeout_is_counted() -> None:
     finally:
         release.set()
     assert adapter.stats()["timeout_504"] == 1
+
+
+@pytest.mark.timeout(20)
+def test_503_lines_are_rate_limited(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flood of 503s writes one line per interval, the next line counting the rest."""
+    monkeypatch.setattr("bridge.wsgi_to_asgi._adapter.LOG_503_EVERY", 0.2)
+    app = Gate()
+    adapter = WsgiToAsgi(app, threads=1, backlog=0)
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        blocked = asyncio.ensure_future(request(adapter, "/block"))
+        await loop.run_in_executor(None, app.entered.wait, WAIT)
+        for _ in range(50):
+            assert (await request(adapter, "/")).status == 503
+        await asyncio.sleep(0.25)
+        assert (await request(adapter, "/")).status == 503
+        app.release.set()
+        await blocked
+
+    asyncio.run(scenario())
+    lines = [r.getMessage() for r in caplog.records if "503 for" in r.getMessage()]
+    assert lines == [
+        "bridge: 503 for GET /: all 1 threads busy and 0 requests waiting (backlog)",
+        "bridge: 503 for GET /: all 1 threads busy and 0 requests waiting (backlog);"
+        " 49 more 503s since the last such line",
+    ]
+    assert adapter.stats()["rejected_503"] == 51

@@ -60,6 +60,8 @@ DEFAULT_THREADS = 10
 # last in line waits about 0.8 s, far under the 30-60 s timeouts of common proxies), while a
 # runaway flood gets a fast 503 instead of an unbounded queue.
 BACKLOG_PER_THREAD = 16
+# Seconds between two 503 log lines; those in between are counted into the next line.
+LOG_503_EVERY = 1.0
 # Priority requests (health checks) that may wait for the priority thread: probes come one at
 # a time; a pile-up means that thread is stuck, and the next probe had better fail fast.
 PRIORITY_BACKLOG = 8
@@ -113,6 +115,8 @@ class WsgiToAsgi:
         self._priority_lane = Lane(1, PRIORITY_BACKLOG, "bridge-wsgi-priority")
         self._is_priority = _priority_test(priority)
         self._counters = Counters()
+        self._logged_503_at = -LOG_503_EVERY
+        self._unlogged_503 = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -166,13 +170,7 @@ class WsgiToAsgi:
         ahead = lane.admit()
         if ahead < 0:
             self._counters.rejected_503 += 1
-            logger.warning(
-                "bridge: 503 for %s %s: all %d threads busy and %d requests waiting (backlog)",
-                scope["method"],
-                scope["path"],
-                lane.size,
-                lane.backlog,
-            )
+            self._log_503(scope, lane, arrived)
             await plain_response(send, 503, b"Service Unavailable", [(b"retry-after", b"1")])
             return
         submitted = False
@@ -217,6 +215,20 @@ class WsgiToAsgi:
         finally:
             if not submitted:
                 lane.release(False)
+
+    def _log_503(self, scope: Scope, lane: Lane, now: float) -> None:
+        """One line per ``LOG_503_EVERY`` seconds at most: a flood must not flood the log."""
+        if now - self._logged_503_at < LOG_503_EVERY:
+            self._unlogged_503 += 1
+            return
+        unlogged, self._unlogged_503, self._logged_503_at = self._unlogged_503, 0, now
+        logger.warning(
+            "bridge: 503 for %s: all %d threads busy and %d requests waiting (backlog)%s",
+            _label(scope),
+            lane.size,
+            lane.backlog,
+            f"; {unlogged} more 503s since the last such line" if unlogged else "",
+        )
 
     def _run_app(
         self,
