@@ -36,6 +36,10 @@ T = TypeVar("T")
 # bounding memory per request (uvicorn reads 64 KiB at a time; four of those).
 READ_AHEAD = 256 * 1024
 RESPONSE_BUFFER = 256 * 1024
+# What one queued item costs beyond its bytes (the bytes object's header, its deque slot), so a
+# flood of tiny chunks is bounded in memory as well as in bytes: 2-byte messages counted by
+# their length alone held about 22 times the budget.
+ITEM_COST = 64
 
 
 def _set_done(waiter: asyncio.Future[None]) -> None:
@@ -126,7 +130,7 @@ class ToLoop(_Handoff[T]):
             if self._error is not None:
                 raise self._error
             self._items.append(item)
-            self._size += size
+            self._size += size + ITEM_COST
             over_budget = self._size > self._limit
             waiter = self._take_loop_waiter() if wake or over_budget else None
         self._wake_loop(waiter)
@@ -207,7 +211,7 @@ class ToThread(_Handoff[bytes]):
             return
         with self._lock:
             self._items.append(chunk)
-            self._size += len(chunk)
+            self._size += len(chunk) + ITEM_COST
             self._thread_wakeup.notify()
 
     def over_budget(self) -> bool:
@@ -227,7 +231,7 @@ class ToThread(_Handoff[bytes]):
                 self._thread_wakeup.wait()
             if self._items:
                 chunk = self._items.popleft()
-                self._size -= len(chunk)
+                self._size -= len(chunk) + ITEM_COST
                 waiter = self._take_loop_waiter() if self._size <= self._limit else None
             elif self._error is not None:
                 raise self._error

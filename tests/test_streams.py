@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import threading
+import tracemalloc
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bridge import ClientDisconnected
-from bridge._streams import ToLoop, ToThread, input_stream
+from bridge._streams import ITEM_COST, ToLoop, ToThread, input_stream
 from tests.asgi_harness import run
 
 pytestmark = pytest.mark.timeout(20)
@@ -41,7 +42,8 @@ def test_to_loop_batches_everything_queued_in_one_get() -> None:
 
 def test_to_loop_budget_blocks_the_producer_until_the_loop_drains() -> None:
     async def main() -> None:
-        channel: ToLoop[bytes] = ToLoop(asyncio.get_running_loop(), 10)
+        # Room for two 4-byte items (each costs ITEM_COST more), not three.
+        channel: ToLoop[bytes] = ToLoop(asyncio.get_running_loop(), 2 * (4 + ITEM_COST) + 2)
         progress: list[int] = []
 
         def produce() -> None:
@@ -52,7 +54,7 @@ def test_to_loop_budget_blocks_the_producer_until_the_loop_drains() -> None:
 
         thread = in_thread(produce)
         await asyncio.sleep(0.2)
-        assert progress == [0, 1]  # the third put went over 10 bytes and is waiting
+        assert progress == [0, 1]  # the third put went over the budget and is waiting
         total = 0
         while True:
             items, done = await asyncio.wait_for(channel.get(), 5)
@@ -141,10 +143,10 @@ def test_to_loop_wait_acknowledged_returns_on_acknowledge_or_abort() -> None:
 
 def test_to_thread_reads_ahead_only_up_to_the_budget() -> None:
     async def main() -> None:
-        chunks = ToThread(asyncio.get_running_loop(), 8)
+        chunks = ToThread(asyncio.get_running_loop(), 8 + 2 * ITEM_COST)
         chunks.put_nowait(b"1234")
         chunks.put_nowait(b"5678")
-        await asyncio.wait_for(chunks.drained(), 1)  # 8 bytes: within budget
+        await asyncio.wait_for(chunks.drained(), 1)  # two items of 4 bytes: within budget
         chunks.put_nowait(b"9")
         assert chunks.over_budget()
         drained = asyncio.ensure_future(chunks.drained())  # waits for the reader
@@ -155,6 +157,28 @@ def test_to_thread_reads_ahead_only_up_to_the_budget() -> None:
         chunks.close()
         got = [await asyncio.to_thread(chunks.get) for _ in range(3)]
         assert got == [b"5678", b"9", b""]
+
+    run(main())
+
+
+def test_tiny_chunks_are_bounded_in_memory_not_only_in_bytes() -> None:
+    """A client sending 2-byte messages: the read-ahead fills by what they cost, not by their
+    length (counted by length alone, 256 KiB of them held about 22 times that in memory)."""
+    async def main() -> None:
+        budget = 256 * 1024
+        chunks = ToThread(asyncio.get_running_loop(), budget)
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            queued = 0
+            while not chunks.over_budget():
+                chunks.put_nowait(bytes([queued % 256, 1]))  # distinct objects, as a server's
+                queued += 1
+            held = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+        assert queued * 2 < budget // 20  # the flood stopped long before 256 KiB of bytes
+        assert held < 1.5 * budget, f"{held} bytes held for a {budget}-byte budget"
 
     run(main())
 

@@ -25,6 +25,7 @@ from bridge import (
     WSGIProtocolError,
     WsgiToAsgi,
 )
+from bridge._streams import READ_AHEAD
 from tests.asgi_harness import Conversation, http_scope, request, run
 
 pytestmark = pytest.mark.timeout(20)
@@ -890,7 +891,9 @@ def test_disconnect_is_seen_while_an_unread_body_fills_the_read_ahead() -> None:
 
     async def main() -> None:
         conv = Conversation(WsgiToAsgi(endless(closed)), http_scope(method="POST"))
-        for _ in range(5):  # 320 KiB of a longer body, never read: over the 256 KiB read-ahead
+        # A longer body, never read: its first READ_AHEAD bytes fill the read-ahead (each message
+        # costs a little more than its bytes), and the client then leaves without sending more.
+        for _ in range(READ_AHEAD // 65536):
             conv.push_body(b"a" * 65536, more=True)
         assert (await conv.next())["status"] == 200
         await conv.next()
