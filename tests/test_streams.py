@@ -164,6 +164,7 @@ def test_to_thread_reads_ahead_only_up_to_the_budget() -> None:
 def test_tiny_chunks_are_bounded_in_memory_not_only_in_bytes() -> None:
     """A client sending 2-byte messages: the read-ahead fills by what they cost, not by their
     length (counted by length alone, 256 KiB of them held about 22 times that in memory)."""
+
     async def main() -> None:
         budget = 256 * 1024
         chunks = ToThread(asyncio.get_running_loop(), budget)
