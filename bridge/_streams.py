@@ -25,7 +25,7 @@ import contextlib
 import io
 import threading
 from collections import deque
-from typing import Any, Generic, TypeVar
+from typing import IO, Any, Generic, TypeVar
 
 from ._errors import ClientDisconnected
 
@@ -269,6 +269,34 @@ class ReceiveStream(io.RawIOBase):
         return size
 
 
+class HeldThenReceived(io.RawIOBase):
+    """The raw ``wsgi.input`` of a body whose start was held on the loop (a file, rewound)
+    and whose rest is still arriving: the held bytes, then the rest."""
+
+    def __init__(self, held: IO[bytes], rest: ReceiveStream) -> None:
+        super().__init__()
+        self._held: IO[bytes] | None = held
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._held is not None:
+            data = self._held.read(len(buffer))
+            if data:
+                buffer[: len(data)] = data
+                return len(data)
+            self._held.close()
+            self._held = None
+        return self._rest.readinto(buffer)
+
+    def close(self) -> None:
+        if self._held is not None:
+            self._held.close()
+        super().close()
+
+
 def input_stream(chunks: ToThread) -> io.BufferedReader:
     """``wsgi.input`` reading from ``chunks``: ``read(n)`` returns ``n`` bytes unless the body
     ends first, as every WSGI server's input does; a lost client raises ``ClientDisconnected``."""
@@ -279,6 +307,7 @@ __all__ = [
     "READ_AHEAD",
     "RESPONSE_BUFFER",
     "ClientDisconnected",
+    "HeldThenReceived",
     "ReceiveStream",
     "ToLoop",
     "ToThread",

@@ -20,6 +20,8 @@ from tests.asgi_harness import WAIT, Conversation, http_scope, request, run
 from tests.peers import W2A, Broken, Factory, check, no_option
 from tests.test_wsgi_to_asgi import Recorder
 
+MiB = 1024 * 1024
+
 pytestmark = pytest.mark.timeout(30)
 Environ = dict[str, Any]
 FILE = Path(__file__)  # any real file
@@ -62,22 +64,23 @@ async def rest_of(conv: Conversation) -> bytes:
 
 @check(
     W2A,
-    "Request body streams: the app reads chunk 1 before chunk 2 is sent",
+    "Request body streams: the app reads chunk 1 (1 MiB) before chunk 2 is sent",
     asgiref="asgiref reads the whole body into a file before it calls the app",
 )
 def test_request_body_streams(make: Factory) -> None:
     first_read = threading.Event()
 
     def app(environ: Environ, start_response: Any) -> list[bytes]:
-        first = environ["wsgi.input"].read(5)
+        first = environ["wsgi.input"].read(MiB)
         first_read.set()
         rest = environ["wsgi.input"].read()
         start_response("200 OK", [])
-        return [first + b"|" + rest]
+        return [first[:5] + b"|" + rest]
 
+    # 1 MiB: bridge holds up to that much of a body on the loop before the app gets a thread.
     async def main() -> tuple[bool, bytes]:
         conv = Conversation(make(app), http_scope(method="POST"))
-        conv.push_body(b"first", more=True)
+        conv.push_body(b"first" + b"." * (MiB - 5), more=True)
         streamed = await asyncio.to_thread(first_read.wait, WAIT)
         conv.push_body(b"second")
         return streamed, await rest_of(conv)

@@ -359,7 +359,7 @@ def test_request_body_streams_into_wsgi_input() -> None:
         return [first + b"|" + rest]
 
     async def main() -> None:
-        conv = Conversation(WsgiToAsgi(app), http_scope(method="POST"))
+        conv = Conversation(WsgiToAsgi(app, hold_body=0), http_scope(method="POST"))
         conv.push_body(b"first", more=True)
         assert await asyncio.to_thread(read_first.wait, 5), "the app waited for the whole body"
         conv.push_body(b"second", more=True)
@@ -500,7 +500,7 @@ def test_disconnect_mid_body_raises_oserror_from_wsgi_input() -> None:
         return [b"not reached"]
 
     async def main() -> None:
-        conv = Conversation(WsgiToAsgi(app), http_scope(method="POST"))
+        conv = Conversation(WsgiToAsgi(app, hold_body=0), http_scope(method="POST"))
         conv.push_body(b"part", more=True)
         conv.push({"type": "http.disconnect"})
         await conv.finish()  # the client is gone: nothing to answer, nothing raised
@@ -567,7 +567,11 @@ def test_streamed_body_over_limit_raises_in_wsgi_input_and_answers_413() -> None
         start_response("500 Internal Server Error", [])
         return [b"my error page"]
 
-    result = run(request(WsgiToAsgi(app, max_body_size=10), method="POST", chunks=[b"x" * 6] * 3))
+    result = run(
+        request(
+            WsgiToAsgi(app, max_body_size=10, hold_body=0), method="POST", chunks=[b"x" * 6] * 3
+        )
+    )
     assert result.status == 413
     assert raised and isinstance(raised[0], RequestBodyTooLarge)
 
@@ -839,7 +843,9 @@ def test_body_over_the_limit_after_the_response_started_drops_the_connection() -
         yield environ["wsgi.input"].read()
 
     async def main() -> None:
-        conv = Conversation(WsgiToAsgi(app, max_body_size=4), http_scope(method="POST"))
+        conv = Conversation(
+            WsgiToAsgi(app, max_body_size=4, hold_body=0), http_scope(method="POST")
+        )
         conv.push_body(b"abc", more=True)
         assert (await conv.next())["status"] == 200
         assert (await conv.next())["body"] == b"started"
@@ -890,7 +896,7 @@ def test_disconnect_is_seen_while_an_unread_body_fills_the_read_ahead() -> None:
     closed = threading.Event()
 
     async def main() -> None:
-        conv = Conversation(WsgiToAsgi(endless(closed)), http_scope(method="POST"))
+        conv = Conversation(WsgiToAsgi(endless(closed), hold_body=0), http_scope(method="POST"))
         # A longer body, never read: its first READ_AHEAD bytes fill the read-ahead (each message
         # costs a little more than its bytes), and the client then leaves without sending more.
         for _ in range(READ_AHEAD // 65536):

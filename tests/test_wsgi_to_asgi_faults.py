@@ -195,7 +195,7 @@ def test_receive_raising_mid_body_reaches_the_app_and_the_asgi_call() -> None:
         raise RuntimeError("the server's receive() broke")
 
     async def main() -> None:
-        adapter = WsgiToAsgi(app, threads=1, backlog=0)
+        adapter = WsgiToAsgi(app, threads=1, backlog=0, hold_body=0)
 
         async def send(message: dict[str, Any]) -> None:
             pass

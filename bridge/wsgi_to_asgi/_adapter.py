@@ -60,6 +60,10 @@ DEFAULT_THREADS = 10
 # last in line waits about 0.8 s, far under the 30-60 s timeouts of common proxies), while a
 # runaway flood gets a fast 503 instead of an unbounded queue.
 BACKLOG_PER_THREAD = 16
+# Bytes of request body received on the loop before the app gets a thread (see hold_body): nginx
+# buffers bodies for the same reason (proxy_request_buffering); 1 MiB covers most form posts and
+# JSON bodies, and the longest upload it holds costs a temporary file, not memory.
+HOLD_BODY = 1024 * 1024
 # Seconds between two 503 log lines; those in between are counted into the next line.
 LOG_503_EVERY = 1.0
 # Priority requests (health checks) that may wait for the priority thread: probes come one at
@@ -89,6 +93,11 @@ class WsgiToAsgi:
             within the app (``("/healthz", "/readyz")``) or a function of the ASGI scope.
             They run on one thread of their own (``PRIORITY_BACKLOG`` more may wait for it), so
             a probe is answered while every thread is busy.
+        hold_body: bytes of a request body received on the event loop before a thread is taken
+            (memory up to 256 KiB, then a temporary file): a slow upload waits there without
+            holding a thread, and most bodies are whole before the app starts. The rest of a
+            longer body streams. ``0``: the app starts at the first byte (for apps that answer
+            part of a body before the client sends the rest).
     """
 
     def __init__(
@@ -101,6 +110,7 @@ class WsgiToAsgi:
         executor: Executor | None = None,
         timeout: float | None = None,
         priority: Iterable[str] | Callable[[Scope], bool] | None = None,
+        hold_body: int = HOLD_BODY,
     ) -> None:
         if threads < 1:
             raise ValueError(f"threads must be at least 1, got {threads}")
@@ -111,6 +121,7 @@ class WsgiToAsgi:
         self.backlog = BACKLOG_PER_THREAD * threads if backlog is None else backlog
         self.max_body_size = max_body_size
         self.timeout = timeout
+        self.hold_body = hold_body
         self._lane = Lane(threads, self.backlog, "bridge-wsgi", executor)
         self._priority_lane = Lane(1, PRIORITY_BACKLOG, "bridge-wsgi-priority")
         self._is_priority = _priority_test(priority)
@@ -193,10 +204,17 @@ class WsgiToAsgi:
                 self._counters.too_large_413 += 1
                 return await reply_too_large(send, _label(scope), limit)
             relay = Relay(receive, send, limit, _label(scope), self.timeout, self._counters)
-            if message.get("more_body", False):
-                environ["wsgi.input"] = relay.stream_body(body)
-            else:
+            received = len(body)
+            if not message.get("more_body", False):
                 environ["wsgi.input"] = io.BytesIO(body)
+            elif self.hold_body:
+                held = await relay.hold(body, self.hold_body)
+                if held is None:
+                    return  # the client left, or the body was too large (answered)
+                file, received, more = held
+                environ["wsgi.input"] = relay.stream_after(file) if more else file
+            else:
+                environ["wsgi.input"] = relay.stream_body(body)
             environ["wsgi.errors"] = _ERRORS
             environ["wsgi.file_wrapper"] = FileWrapper
             response = ResponseWriter(relay.channel)
@@ -208,10 +226,11 @@ class WsgiToAsgi:
             try:
                 # Requests admitted ahead of this one hold every thread: it may have to wait.
                 # (With a shared executor, other adapters' requests are not counted.)
-                await relay.run(len(body), job, queued=ahead >= lane.size)
+                await relay.run(received, job, queued=ahead >= lane.size)
             finally:
                 if relay.never_ran:
                     lane.release(False)  # its job was cancelled before a thread took it
+                    environ["wsgi.input"].close()
         finally:
             if not submitted:
                 lane.release(False)
@@ -247,7 +266,11 @@ class WsgiToAsgi:
                 self._counters.waits.append(time.monotonic() - arrived)
                 lane.started()
                 relay.thread = threading.get_ident()
-                self._respond(environ, response, scope)
+                body = environ["wsgi.input"]  # the app may put another in the environ
+                try:
+                    self._respond(environ, response, scope)
+                finally:
+                    body.close()  # a held body's temporary file goes now
         except BaseException as exc:
             lane.release(ran)
             response.done(exc)

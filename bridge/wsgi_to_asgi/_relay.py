@@ -28,12 +28,21 @@ import asyncio
 import io
 import logging
 import sys
+import tempfile
 import traceback
-from typing import Any
+from typing import IO, Any
 
 from .._errors import ClientDisconnected, RequestBodyTooLarge
 from .._stats import Counters
-from .._streams import READ_AHEAD, RESPONSE_BUFFER, ToLoop, ToThread, input_stream
+from .._streams import (
+    READ_AHEAD,
+    RESPONSE_BUFFER,
+    HeldThenReceived,
+    ReceiveStream,
+    ToLoop,
+    ToThread,
+    input_stream,
+)
 from .._types import Message, Receive, Send
 from ._pool import Job
 from ._response import END, Item
@@ -48,6 +57,10 @@ CANCEL_GRACE = 2.0
 # watch costs a task; a pool that keeps up (the bench's 64 requests on 10 threads wait about
 # 3 ms) never pays it, while a backlog of requests that wait for long is watched.
 QUEUED_WATCH_DELAY = 0.01
+
+
+# Bytes of a held request body (see ``Relay.hold``) kept in memory; past that, a temporary file.
+HOLD_IN_MEMORY = READ_AHEAD
 
 
 async def reply_too_large(send: Send, label: str, limit: int) -> None:
@@ -102,6 +115,46 @@ class Relay:
         self._chunks = ToThread(self._loop, READ_AHEAD)
         self._chunks.put_nowait(first)
         return input_stream(self._chunks)
+
+    def stream_after(self, held: IO[bytes]) -> io.BufferedReader:
+        """``wsgi.input`` for a body whose start is ``held`` and whose rest is still arriving."""
+        self._chunks = ToThread(self._loop, READ_AHEAD)
+        return io.BufferedReader(HeldThenReceived(held, ReceiveStream(self._chunks)), 65536)
+
+    async def hold(self, first: bytes, bound: int) -> tuple[IO[bytes], int, bool] | None:
+        """Receive a body on the loop, up to ``bound`` bytes, before a thread is taken.
+
+        A slow upload then waits on the loop, where waiting costs a coroutine, not on a pool
+        thread: clients trickling bytes cannot take every thread (slow-loris). The bytes go to
+        memory up to ``HOLD_IN_MEMORY``, then to a temporary file. Returns the held bytes
+        (rewound), their count and whether more body follows; ``None`` when the client left,
+        or the body passed ``max_body_size`` (then answered ``413``).
+        """
+        held = tempfile.SpooledTemporaryFile(max_size=HOLD_IN_MEMORY)  # noqa: SIM115 (its request closes it)
+        try:
+            held.write(first)
+            total, more = len(first), True
+            while more and total < bound:
+                message = await self._receive()
+                if message["type"] != "http.request":  # http.disconnect: nobody to answer
+                    held.close()
+                    self._counters.disconnects += 1
+                    return None
+                chunk = message.get("body", b"")
+                total += len(chunk)
+                if self._limit is not None and total > self._limit:
+                    held.close()
+                    self._counters.too_large_413 += 1
+                    await reply_too_large(self._send, self._label, self._limit)
+                    return None
+                held.write(chunk)
+                more = message.get("more_body", False)
+                await asyncio.sleep(0)  # a receive() that never suspends must not hold the loop
+        except BaseException:
+            held.close()
+            raise
+        held.seek(0)
+        return held, total, more
 
     async def run(self, received: int, job: Job, queued: bool) -> None:
         """Relay the response; return once the thread is done with the request.
