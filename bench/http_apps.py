@@ -43,6 +43,11 @@ def stream() -> flask.Response:
     return flask.Response(chunks(), mimetype="application/octet-stream")
 
 
+@flask_app.post("/upload")
+def upload() -> str:
+    return str(len(flask.request.get_data()))
+
+
 def wsgi_hello(environ: dict[str, Any], start_response: Any) -> list[bytes]:
     """The server's ceiling: the least a WSGI app can do."""
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "13")])
@@ -88,6 +93,10 @@ _ADAPTERS = {
     "flask_bridge": lambda: bridge.WsgiToAsgi(flask_app),
     "flask_a2wsgi": lambda: a2wsgi.WSGIMiddleware(flask_app),
     "flask_uvicorn_old": lambda: _uvicorn_old(flask_app),
+    # bench.slow_clients: 8 threads each
+    "flask_bridge_8": lambda: bridge.WsgiToAsgi(flask_app, threads=8),
+    "flask_bridge_8_nohold": lambda: bridge.WsgiToAsgi(flask_app, threads=8, hold_body=0),
+    "flask_a2wsgi_8": lambda: a2wsgi.WSGIMiddleware(flask_app, workers=8),
     # ASGI -> WSGI, served by gunicorn gthread
     "fastapi_bridge": lambda: bridge.AsgiToWsgi(fastapi_app),
     "fastapi_a2wsgi": lambda: a2wsgi.ASGIMiddleware(fastapi_app),
