@@ -28,7 +28,7 @@ import threading
 import weakref
 from collections.abc import Iterable
 
-from .._environ import decode_headers, environ_to_scope
+from .._environ import declared_length, decode_headers, environ_to_scope
 from .._stats import Counters, Stats
 from .._types import ASGIApp, Environ, StartResponse
 from ._app_call import AppCall
@@ -63,6 +63,10 @@ class AsgiToWsgi:
             tasks) before it is cancelled; ``None`` (default) waits as long as it takes. The
             name and meaning of a2wsgi's ``ASGIMiddleware(wait_time=...)``.
         chunk_size: bytes of request body per ``http.request`` message.
+        max_body_size: request bodies larger than this many bytes get ``413``: with a declared
+            ``Content-Length`` the app never runs; a chunked body is cut there (the app's
+            ``receive()`` returns ``http.disconnect``) and the client gets ``413`` unless the
+            app's response had started.
     """
 
     def __init__(
@@ -74,6 +78,7 @@ class AsgiToWsgi:
         timeout: float | None = None,
         chunk_size: int = 65536,
         wait_time: float | None = None,
+        max_body_size: int | None = None,
     ) -> None:
         if not isinstance(loop, asyncio.AbstractEventLoop) and loop not in _MODES["loop"]:
             raise ValueError(f"loop must be one of {_MODES['loop']} or an event loop, got {loop!r}")
@@ -85,6 +90,7 @@ class AsgiToWsgi:
         self.timeout = timeout
         self.chunk_size = chunk_size
         self.wait_time = wait_time
+        self.max_body_size = max_body_size
         self._loops = Loops(asgi_app, loop, lifespan)
         self._counters = Counters()
         self._finalizer: weakref.finalize[[Loops], AsgiToWsgi] | None = None
@@ -105,11 +111,15 @@ class AsgiToWsgi:
             return _plain(
                 start_response, 500, b"Internal Server Error (ASGI lifespan startup failed)"
             )
+        limit = self.max_body_size
+        if limit is not None and (declared_length(environ) or 0) > limit:
+            runner.release()
+            return self._too_large(environ, start_response, limit)
         try:
             scope = environ_to_scope(environ)
             scope["state"] = dict(runner.lifespan.state)
             scope["extensions"] = {"http.response.pathsend": {}}
-            exchange = AppCall(runner, environ, self.chunk_size, self.timeout)
+            exchange = AppCall(runner, environ, self.chunk_size, self.timeout, limit)
         except BaseException:
             runner.release()
             raise
@@ -121,19 +131,36 @@ class AsgiToWsgi:
                 response.close()
                 self._counters.timeout_504 += 1
                 return _plain(start_response, 504, b"Gateway Timeout")
+            if exchange.too_large:  # whatever the app made of the cut body, no header went out
+                response.close()
+                return self._too_large(environ, start_response, limit or 0)
             start_response(_status_line(status), decode_headers(headers))
         except BaseException:
             response.close()  # an error, or the server refused the response: end the task
+            if exchange.too_large:
+                return self._too_large(environ, start_response, limit or 0)
             raise
         if exchange.file is not None:  # http.response.pathsend
             file, exchange.file = exchange.file, None
             return path_body(file, self.chunk_size, response.finish, environ)
         return response
 
+    def _too_large(
+        self, environ: Environ, start_response: StartResponse, limit: int
+    ) -> list[bytes]:
+        self._counters.too_large_413 += 1
+        logger.warning(
+            "bridge: 413 for %s %s: request body over max_body_size=%d",
+            environ.get("REQUEST_METHOD"),
+            environ.get("PATH_INFO"),
+            limit,
+        )
+        return _plain(start_response, 413, b"Request Entity Too Large")
+
     def stats(self) -> Stats:
         """The shape of ``WsgiToAsgi.stats()``: ``threads`` is the event loops open, ``busy``
         the requests using them; ``waiting`` and the queue waits are 0 (a WSGI server hands
-        each request to a thread itself), as are the 503/400/413 counts."""
+        each request to a thread itself), as are the 503 and 400 counts."""
         loops, busy = self._loops.in_use()
         return self._counters.snapshot(loops, busy, 0)
 
@@ -262,8 +289,9 @@ class ResponseIterable:
         if self._finished:
             return
         self._finished = True
-        if self._exchange.timed_out or self._exchange.status is None:
-            pass  # a 504 (counted as such) or an error, not a client that left
+        exchange = self._exchange
+        if exchange.timed_out or exchange.too_large or exchange.status is None:
+            pass  # a 504 or a 413 (counted as such) or an error, not a client that left
         elif self._exchange.gone:
             self._adapter._counters.disconnects += 1
         elif self._exchange.complete:

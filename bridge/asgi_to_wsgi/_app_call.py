@@ -39,8 +39,18 @@ _RECEIVER_TURNS = 8
 
 
 class AppCall:
-    def __init__(self, runner: Runner, environ: Environ, chunk_size: int, timeout: float | None):
+    def __init__(
+        self,
+        runner: Runner,
+        environ: Environ,
+        chunk_size: int,
+        timeout: float | None,
+        limit: int | None = None,
+    ):
         self._runner = runner
+        self._limit = limit  # max_body_size: past it the body is cut (see _read_body)
+        self._read = 0
+        self.too_large = False
         self._loop = runner.loop
         self._input = environ["wsgi.input"]
         self._head = environ.get("REQUEST_METHOD") == "HEAD"
@@ -303,6 +313,12 @@ class AppCall:
         except OSError:  # the server's connection to the client failed: the app sees it
             self._client_left = self._body_done = True
             raise
+        self._read += len(data)
+        if self._limit is not None and self._read > self._limit:
+            # max_body_size: the app sees the client go (the WSGI call answers 413 if it can),
+            # and no more of the body is read.
+            self.too_large = self.gone = self._body_done = self._client_left = True
+            return {"type": "http.disconnect"}
         if self._remaining is None:
             self._body_done = not data
         else:
