@@ -6,6 +6,12 @@ addresses, the body's length and SHA-256) and answer with a status, cookies and 
 by the request, as a JSON body or a streamed one. So a translation that loses or changes a byte
 on the way in changes the echo, and one that does so on the way out changes the answer.
 
+Each property runs twice: as it is, and with ``wsgiref.validate.validator`` on both sides of
+every in-process WSGI call in it (the environ one adapter builds, the response the other gives
+back), so a generated request that makes either adapter break PEP 3333 fails there. The apps
+keep to what that validator accepts (no Content-Type on 204/304, none missing elsewhere, no tab
+in a response header value); each such place says so.
+
 The answers are compared whole: status, every response header (in order) and the body. No
 header is left out as transport-specific: in process no server adds ``date`` or ``server``, and
 neither adapter adds or drops a response header of these apps (hop-by-hop ones, which the apps
@@ -45,6 +51,7 @@ from http import HTTPStatus
 from io import BytesIO
 from typing import Any
 from urllib.parse import quote, unquote
+from wsgiref.validate import validator
 
 import pytest
 from fastapi import FastAPI, Request
@@ -92,6 +99,12 @@ def echoed(answer: tuple[Any, ...]) -> dict[str, Any]:
     return echo if isinstance(echo, dict) and "body" in echo else {}
 
 
+def no_tab(value: str) -> str:
+    """A request header value fit to echo in a response header: wsgiref's validator refuses a
+    tab in one (RFC 9110 section 5.5 allows it; the request side still carries tabs)."""
+    return value.replace("\t", "%09")
+
+
 def body_pieces(body: bytes) -> Iterator[bytes]:
     """A streamed response body: four pieces, one of them empty."""
     third = len(body) // 3
@@ -103,7 +116,10 @@ def body_pieces(body: bytes) -> Iterator[bytes]:
 
 # -- the ASGI echo app ----------------------------------------------------------------------------
 
-api = FastAPI()
+# No redirect_slashes: its 307 has no Content-Type, which wsgiref's validator refuses on any
+# status but 204 and 304 (the validated round trips would stop there; the app's doing, not
+# bridge's). A request for the mount point itself is then a 404 with a JSON body.
+api = FastAPI(redirect_slashes=False)
 
 
 @api.api_route("/{rest:path}", methods=METHODS)
@@ -131,7 +147,7 @@ async def asgi_echo(request: Request) -> ApiResponse:
     }
     status = int(request.headers.get("x-status", "200"))
     # The combined view, as the app's WSGI twin can only have it (module doc).
-    headers = {"x-echo": dict(seen["headers"]).get("x-echo-me", "none")}
+    headers = {"x-echo": no_tab(dict(seen["headers"]).get("x-echo-me", "none"))}
     response: ApiResponse
     if request.headers.get("x-mode") == "raise":
         raise LookupError(f"asked to fail at {scope['path']!r}")
@@ -176,12 +192,13 @@ def wsgi_echo() -> FlaskResponse:
     seen["scheme"] = environ["wsgi.url_scheme"]
     seen["body"] = [size, sha.hexdigest()]
     status = int(environ.get("HTTP_X_STATUS", "200"))
-    headers = {"X-Echo": environ.get("HTTP_X_ECHO_ME", "none")}
+    headers = {"X-Echo": no_tab(environ.get("HTTP_X_ECHO_ME", "none"))}
     response: FlaskResponse
     if environ.get("HTTP_X_MODE") == "raise":
         raise LookupError(f"asked to fail at {environ['PATH_INFO']!r}")
     if status in NO_BODY:
         response = FlaskResponse(status=status, headers=headers)
+        del response.headers["Content-Type"]  # werkzeug's default; wsgiref's validator refuses it
     elif environ.get("HTTP_X_MODE") == "stream":
         response = FlaskResponse(body_pieces(json.dumps(seen).encode()), status, headers)
     else:
@@ -281,11 +298,21 @@ def asgi_requests(draw: st.DrawFn) -> dict[str, Any]:
 # -- WsgiToAsgi(AsgiToWsgi(fastapi_app)) == fastapi_app --------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def asgi_round_trip() -> Iterator[WsgiToAsgi]:
+def as_is(app: Any) -> Any:
+    return app
+
+
+# Each round trip runs twice: as it is, and with wsgiref's validator on both sides of each
+# in-process WSGI call in it (the environ one adapter makes, the response the other gives).
+CHECKS = [pytest.param(as_is, id="plain"), pytest.param(validator, id="validated")]
+
+
+@pytest.fixture(scope="module", params=CHECKS)
+def asgi_round_trip(request: pytest.FixtureRequest) -> Iterator[WsgiToAsgi]:
+    check = request.param
     pool = ThreadPoolExecutor(2, thread_name_prefix="round-trip")
     inner = AsgiToWsgi(api)
-    yield WsgiToAsgi(inner, threads=2, executor=pool)
+    yield WsgiToAsgi(check(inner), threads=2, executor=pool)
     inner.close()
     pool.shutdown(wait=True)  # the pool threads' loops are closed as their threads end
 
@@ -350,12 +377,13 @@ def test_asgi_app_answers_alike_through_wsgi(
 CHUNK_SIZES = [65536, 4096]  # AsgiToWsgi's http.request size: 4096 makes many messages
 
 
-@pytest.fixture(scope="module")
-def wsgi_round_trips() -> Iterator[dict[int, AsgiToWsgi]]:
+@pytest.fixture(scope="module", params=CHECKS)
+def wsgi_round_trips(request: pytest.FixtureRequest) -> Iterator[dict[int, Any]]:
+    check = request.param
     pool = ThreadPoolExecutor(2, thread_name_prefix="round-trip")
-    inner = WsgiToAsgi(flask_app, threads=2, executor=pool)
+    inner = WsgiToAsgi(check(flask_app), threads=2, executor=pool)
     adapters = {size: AsgiToWsgi(inner, chunk_size=size) for size in CHUNK_SIZES}
-    yield adapters
+    yield {size: check(adapter) for size, adapter in adapters.items()}
     for adapter in adapters.values():
         adapter.close()
     pool.shutdown(wait=True)
@@ -425,12 +453,12 @@ def spec_view(environ: dict[str, Any], start_response: Any) -> Any:
 @given(req=wsgi_requests())
 @EXAMPLES
 def test_wsgi_app_answers_alike_through_asgi(
-    wsgi_round_trips: dict[int, AsgiToWsgi], req: dict[str, Any]
+    wsgi_round_trips: dict[int, Any], req: dict[str, Any]
 ) -> None:
     direct = wsgi_answer(spec_view, req)
     through = wsgi_answer(wsgi_round_trips[req["chunk_size"]], req)
-    if direct[0] == "raised":
-        event(f"raised: {direct[1].__name__}")
+    if "raised" in (direct[0], through[0]):
+        event(f"raised: {(direct if direct[0] == 'raised' else through)[1].__name__}")
         assert through == direct
         return
     status, headers, body = through
