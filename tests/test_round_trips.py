@@ -37,6 +37,8 @@ narrowly, each place with its rule:
   CGI variables (RFC 3875 section 4.1.18: they SHOULD not), are not passed on as second
   headers (werkzeug ignores them too); the generator makes such environs (not under wsgiref's
   validator, which refuses them).
+- No ``server`` in the scope (a unix socket): PEP 3333 requires ``SERVER_NAME`` and
+  ``SERVER_PORT``, so WsgiToAsgi takes them from the Host header, and they come back.
 - ``REQUEST_URI`` (mod_wsgi, uWSGI) is not re-made by WsgiToAsgi, which sets ``RAW_URI`` from
   the same bytes; ``REMOTE_PORT`` missing from an environ comes back as ``"0"``, since an ASGI
   ``client`` must carry an int port.
@@ -273,7 +275,8 @@ def asgi_requests(draw: st.DrawFn) -> dict[str, Any]:
         raw_rest = ""  # the mount point itself: PATH_INFO is empty
     raw_path = (quote(root) + raw_rest).encode("ascii")
     body, chunks = draw(body_and_chunks())
-    headers = [(b"host", b"testserver")]
+    host = draw(st.sampled_from([b"testserver", b"testserver:8080", b"[::1]:8000", b"[::1]"]))
+    headers = [(b"host", host)]
     headers += [(n.encode(), draw(header_value())) for n in draw(st.lists(NAMES, max_size=6))]
     if draw(st.booleans()):
         headers.append((b"content-length", str(len(body)).encode()))
@@ -293,8 +296,9 @@ def asgi_requests(draw: st.DrawFn) -> dict[str, Any]:
         "headers": headers,
         "http_version": draw(st.sampled_from(["1.0", "1.1", "2"])),
         "scheme": draw(st.sampled_from(["http", "https"])),
-        "client": ("10.1.2.3", draw(st.integers(1, 65535))),
-        "server": ("127.0.0.1", draw(st.sampled_from([80, 443, 8000]))),
+        # None: a unix socket (the ASGI spec's optional client and server)
+        "client": draw(st.sampled_from([("10.1.2.3", 50000), ("::1", 1), None])),
+        "server": draw(st.sampled_from([("127.0.0.1", 80), ("127.0.0.1", 8443), None])),
         "chunks": chunks,
     }
 
@@ -352,7 +356,14 @@ def passed_on(req: dict[str, Any]) -> dict[str, Any]:
     for name in (b"content-type", b"content-length"):
         if [v for n, v in headers if n == name] == [b""]:  # PEP 3333: "may be empty or absent"
             headers = [(n, v) for n, v in headers if n != name]
-    return {**req, "headers": headers}
+    server = req["server"]
+    if server is None:  # PEP 3333 requires SERVER_NAME and SERVER_PORT: from the Host header
+        host = dict(headers)[b"host"].decode()
+        name, _, port = host.rpartition(":")
+        if "]" in port or not name:  # no port, or the colon was inside an IPv6 literal
+            name, port = host, {"http": "80", "https": "443"}[req["scheme"]]
+        server = (name, int(port))
+    return {**req, "headers": headers, "server": server}
 
 
 @given(req=asgi_requests())
