@@ -58,15 +58,16 @@ from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
 from io import BytesIO
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 from wsgiref.validate import validator
 
 import pytest
 from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, StreamingResponse
 from fastapi.responses import Response as ApiResponse
-from fastapi.responses import StreamingResponse
-from flask import Flask
+from flask import Flask, send_file
 from flask import Response as FlaskResponse
 from flask import request as flask_request
 from hypothesis import HealthCheck, assume, event, given, settings
@@ -78,6 +79,7 @@ from tests.asgi_harness import Conversation, Result, http_scope, run
 
 pytestmark = pytest.mark.timeout(60)
 
+FILE = Path(__file__).resolve()  # what the "file" mode sends: any file that stays the same
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 STATUSES = [200, 201, 204, 304, 404, 418, 500, 599]
 NO_BODY = (204, 304)
@@ -162,6 +164,8 @@ async def asgi_echo(request: Request) -> ApiResponse:
         raise LookupError(f"asked to fail at {scope['path']!r}")
     if status in NO_BODY:
         response = ApiResponse(status_code=status, headers=headers)
+    elif request.headers.get("x-mode") == "file":  # pathsend where offered, Range requests
+        response = FileResponse(FILE, headers=headers, media_type="text/x-python")
     elif request.headers.get("x-mode") == "stream":
         pieces = body_pieces(json.dumps(seen).encode())
 
@@ -208,6 +212,9 @@ def wsgi_echo() -> FlaskResponse:
     if status in NO_BODY:
         response = FlaskResponse(status=status, headers=headers)
         del response.headers["Content-Type"]  # werkzeug's default; wsgiref's validator refuses it
+    elif environ.get("HTTP_X_MODE") == "file":  # wsgi.file_wrapper, Range requests
+        response = send_file(FILE, mimetype="text/x-python")
+        response.headers.update(headers)
     elif environ.get("HTTP_X_MODE") == "stream":
         response = FlaskResponse(body_pieces(json.dumps(seen).encode()), status, headers)
     else:
@@ -269,6 +276,10 @@ def body_and_chunks(draw: st.DrawFn) -> tuple[bytes, list[bytes]]:
     return body, [body[a:b] for a, b in itertools.pairwise(edges)]
 
 
+# Single ranges only: a multipart/byteranges answer has a random boundary, different each call.
+RANGES = st.sampled_from([b"bytes=10-29", b"bytes=-100", b"bytes=0-0", b"bytes=999999-"])
+
+
 @st.composite
 def asgi_requests(draw: st.DrawFn) -> dict[str, Any]:
     """An ASGI request as a server hands it over: scope fields, body chunks."""
@@ -295,8 +306,10 @@ def asgi_requests(draw: st.DrawFn) -> dict[str, Any]:
         headers.append((b"transfer-encoding", b"chunked"))
     headers.append((b"x-status", str(draw(st.sampled_from(STATUSES))).encode()))
     headers.append(
-        (b"x-mode", draw(st.sampled_from([b"json", b"stream", b"json", b"stream", b"raise"])))
+        (b"x-mode", draw(st.sampled_from([b"json", b"stream", b"json", b"file", b"raise"])))
     )
+    if draw(st.booleans()):
+        headers.append((b"range", draw(RANGES)))
     draw(st.randoms()).shuffle(headers)
     return {
         "method": draw(st.sampled_from(METHODS)),
@@ -309,6 +322,7 @@ def asgi_requests(draw: st.DrawFn) -> dict[str, Any]:
         "scheme": draw(st.sampled_from(["http", "https"])),
         # None: a unix socket (the ASGI spec's optional client and server)
         "client": draw(st.sampled_from([("10.1.2.3", 50000), ("::1", 1), None])),
+        "extensions": draw(st.sampled_from([{}, {"http.response.pathsend": {}}])),
         "server": draw(st.sampled_from([("127.0.0.1", 80), ("127.0.0.1", 8443), None])),
         "chunks": chunks,
     }
@@ -356,6 +370,11 @@ async def _asgi_call(app: Any, req: dict[str, Any]) -> tuple[Any, ...]:
         return "raised", type(exc), str(exc)
     with contextlib.suppress(Exception):  # after a complete response: the response stands
         await conv.finish()
+    if messages[-1]["type"] == "http.response.pathsend":  # the server sends the file
+        messages[-1] = {
+            "type": "http.response.body",
+            "body": Path(messages[-1]["path"]).read_bytes(),
+        }
     result = Result(messages)
     return result.status, result.headers, result.body
 
@@ -433,7 +452,9 @@ def wsgi_requests(draw: st.DrawFn) -> dict[str, Any]:
         (n, draw(header_value()).decode("latin-1")) for n in draw(st.lists(names, max_size=6))
     ]
     headers.append(("X-Status", str(draw(st.sampled_from(STATUSES)))))
-    headers.append(("X-Mode", draw(st.sampled_from(["json", "stream", "json", "stream", "raise"]))))
+    headers.append(("X-Mode", draw(st.sampled_from(["json", "stream", "json", "file", "raise"]))))
+    if draw(st.booleans()):
+        headers.append(("Range", draw(RANGES).decode()))
     options: dict[str, Any] = {}
     if draw(st.booleans()):
         options["data"] = body
