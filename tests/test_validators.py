@@ -42,6 +42,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+from wsgiref.util import FileWrapper
 from wsgiref.validate import validator
 
 import pytest
@@ -458,6 +459,19 @@ def test_asgi_get(adapter: AsgiToWsgi, check: Any, path: str) -> None:
 def test_asgi_file_range(adapter: AsgiToWsgi, check: Any) -> None:
     response = get(adapter, check, "/file", headers={"Range": "bytes=10-29"})
     assert (response.status_code, response.data) == (206, FILE.read_bytes()[10:30])
+
+
+@pytest.mark.parametrize("check", CHECKERS)
+@pytest.mark.parametrize("headers", [{}, {"Range": "bytes=10-29"}], ids=["whole", "range"])
+def test_asgi_file_in_the_servers_file_wrapper(
+    adapter: AsgiToWsgi, check: Any, headers: dict[str, str]
+) -> None:
+    # wsgiref's server offers its FileWrapper: FileResponse's pathsend goes out in it (werkzeug's
+    # lint puts its own in front). A Range answer is body chunks, not pathsend.
+    environ = {"wsgi.file_wrapper": FileWrapper}
+    response = get(adapter, check, "/file", headers=headers, environ_base=environ)
+    expected = FILE.read_bytes()[10:30] if headers else FILE.read_bytes()
+    assert (response.status_code, response.data) == (206 if headers else 200, expected)
 
 
 @pytest.mark.parametrize("check", CHECKERS)
