@@ -206,9 +206,13 @@ def endless(environ: Environ, start_response: StartResponse) -> Iterator[bytes]:
         yield b"x" * 1024
 
 
-def wsgi_call(app: Any, path: str = "/", method: str = "GET", **kw: Any) -> Result:
+def wsgi_call(
+    app: Any, path: str = "/", method: str = "GET", hold: int | None = None, **kw: Any
+) -> Result:
+    options = {} if hold is None else {"hold_body": hold}
     with ThreadPoolExecutor(2, thread_name_prefix="validated") as pool:  # ended with the call
-        return run(asgi_request(WsgiToAsgi(app, executor=pool), path, method, **kw))
+        adapter = WsgiToAsgi(app, executor=pool, **options)
+        return run(asgi_request(adapter, path, method, **kw))
 
 
 def sha(body: bytes) -> bytes:
@@ -216,8 +220,15 @@ def sha(body: bytes) -> bytes:
 
 
 def pieces(body: bytes) -> list[bytes]:
-    """Several ``http.request`` messages: wsgi.input streams from the loop (not a BytesIO)."""
+    """Several ``http.request`` messages."""
     return [body[i : i + 5000] for i in range(0, len(body), 5000)] + [b""]
+
+
+# How the body reaches wsgi.input: one message; several, held on the loop first (hold_body's
+# default); several, streamed from the loop as the app reads (hold_body=0); held, then streamed.
+BODIES = {"one-message": (False, None), "held": (True, None), "streamed": (True, 0)}
+BODIES["held-then-streamed"] = (True, 4096)
+OVER_BODIES = pytest.mark.parametrize("arrival", list(BODIES))
 
 
 @pytest.mark.parametrize("check", CHECKERS)
@@ -239,12 +250,13 @@ READERS = [
 
 @pytest.mark.parametrize("check", CHECKERS)
 @pytest.mark.parametrize("read", READERS)
-@pytest.mark.parametrize("streamed", [False, True], ids=["one-message", "several-messages"])
-def test_post_body_read_every_way(check: Any, read: Any, streamed: bool) -> None:
+@OVER_BODIES
+def test_post_body_read_every_way(check: Any, read: Any, arrival: str) -> None:
     if check is werkzeug_lint and read is read_readlines:
         pytest.skip("werkzeug's lint wraps wsgi.input in a stream without readlines()")
-    chunks = pieces(BODY) if streamed else [BODY]
-    result = wsgi_call(check(body_app(read)), "/", "POST", chunks=chunks)
+    several, hold = BODIES[arrival]
+    chunks = pieces(BODY) if several else [BODY]
+    result = wsgi_call(check(body_app(read)), "/", "POST", hold, chunks=chunks)
     assert (result.status, result.body) == (200, sha(BODY))
 
 
@@ -264,10 +276,11 @@ def test_post_body_read_every_way(check: Any, read: Any, streamed: bool) -> None
         pytest.param(werkzeug_lint, id="werkzeug-lint", marks=pytest.mark.filterwarnings(READ_ALL)),
     ],
 )
-@pytest.mark.parametrize("streamed", [False, True], ids=["one-message", "several-messages"])
-def test_post_body_read_whole(check: Any, streamed: bool) -> None:
-    chunks = pieces(BODY) if streamed else [BODY]
-    result = wsgi_call(check(body_app(read_all)), "/", "POST", chunks=chunks)
+@OVER_BODIES
+def test_post_body_read_whole(check: Any, arrival: str) -> None:
+    several, hold = BODIES[arrival]
+    chunks = pieces(BODY) if several else [BODY]
+    result = wsgi_call(check(body_app(read_all)), "/", "POST", hold, chunks=chunks)
     assert (result.status, result.body) == (200, sha(BODY))
 
 
@@ -355,12 +368,13 @@ RELATIVE_LOCATION = (
         ),
     ],
 )
-@pytest.mark.parametrize("streamed", [False, True], ids=["one-message", "several-messages"])
+@OVER_BODIES
 def test_the_suites_flask_app(
-    check: Any, method: str, path: str, body: bytes, expected: bytes, streamed: bool
+    check: Any, method: str, path: str, body: bytes, expected: bytes, arrival: str
 ) -> None:
-    chunks = pieces(body) if streamed else [body]
-    result = wsgi_call(check(apps_wsgi.flask_app), path, method, chunks=chunks)
+    several, hold = BODIES[arrival]
+    chunks = pieces(body) if several else [body]
+    result = wsgi_call(check(apps_wsgi.flask_app), path, method, hold, chunks=chunks)
     assert expected in result.body
 
 
