@@ -119,10 +119,13 @@ def no_tab(value: str) -> str:
     return value.replace("\t", "%09")
 
 
-def body_pieces(body: bytes) -> Iterator[bytes]:
-    """A streamed response body: four pieces, one of them empty."""
+def body_pieces(body: bytes, fail: bool = False) -> Iterator[bytes]:
+    """A streamed response body: four pieces, one of them empty; or, to ``fail``, an error
+    after the first (the headers have gone out: SPEC.md says it propagates, both ways)."""
     third = len(body) // 3
     yield body[:third]
+    if fail:
+        raise LookupError("asked to fail after the headers")
     yield b""
     yield body[third : 2 * third]
     yield body[2 * third :]
@@ -169,8 +172,9 @@ async def asgi_echo(request: Request) -> ApiResponse:
         response = ApiResponse(status_code=status, headers=headers)
     elif request.headers.get("x-mode") == "file":  # pathsend where offered, Range requests
         response = FileResponse(FILE, headers=headers, media_type="text/x-python")
-    elif request.headers.get("x-mode") == "stream":
-        pieces = body_pieces(json.dumps(seen).encode())
+    elif request.headers.get("x-mode") in ("stream", "stream-raise"):
+        fail = request.headers["x-mode"] == "stream-raise"
+        pieces = body_pieces(json.dumps(seen).encode(), fail)
 
         async def stream() -> AsyncIterator[bytes]:
             for piece in pieces:
@@ -218,8 +222,9 @@ def wsgi_echo() -> FlaskResponse:
     elif environ.get("HTTP_X_MODE") == "file":  # wsgi.file_wrapper, Range requests
         response = send_file(FILE, mimetype="text/x-python")
         response.headers.update(headers)
-    elif environ.get("HTTP_X_MODE") == "stream":
-        response = FlaskResponse(body_pieces(json.dumps(seen).encode()), status, headers)
+    elif environ.get("HTTP_X_MODE") in ("stream", "stream-raise"):
+        fail = environ["HTTP_X_MODE"] == "stream-raise"
+        response = FlaskResponse(body_pieces(json.dumps(seen).encode(), fail), status, headers)
     else:
         response = FlaskResponse(json.dumps(seen), status, headers, mimetype="application/json")
     response.set_cookie("a", "1")
@@ -280,6 +285,8 @@ def body_and_chunks(draw: st.DrawFn) -> tuple[bytes, list[bytes]]:
 
 
 # Single ranges only: a multipart/byteranges answer has a random boundary, different each call.
+# How the apps answer (x-mode): json twice as often as the others.
+MODES = ["json", "json", "stream", "file", "raise", "stream-raise"]
 RANGES = st.sampled_from([b"bytes=10-29", b"bytes=-100", b"bytes=0-0", b"bytes=999999-"])
 
 
@@ -308,9 +315,7 @@ def asgi_requests(draw: st.DrawFn) -> dict[str, Any]:
     elif draw(st.booleans()):
         headers.append((b"transfer-encoding", b"chunked"))
     headers.append((b"x-status", str(draw(st.sampled_from(STATUSES))).encode()))
-    headers.append(
-        (b"x-mode", draw(st.sampled_from([b"json", b"stream", b"json", b"file", b"raise"])))
-    )
+    headers.append((b"x-mode", draw(st.sampled_from(MODES)).encode()))
     if draw(st.booleans()):
         headers.append((b"range", draw(RANGES)))
     draw(st.randoms()).shuffle(headers)
@@ -473,7 +478,7 @@ def wsgi_requests(draw: st.DrawFn) -> dict[str, Any]:
         (n, draw(header_value()).decode("latin-1")) for n in draw(st.lists(names, max_size=6))
     ]
     headers.append(("X-Status", str(draw(st.sampled_from(STATUSES)))))
-    headers.append(("X-Mode", draw(st.sampled_from(["json", "stream", "json", "file", "raise"]))))
+    headers.append(("X-Mode", draw(st.sampled_from(MODES))))
     if draw(st.booleans()):
         headers.append(("Range", draw(RANGES).decode()))
     options: dict[str, Any] = {}
