@@ -218,6 +218,11 @@ def encode_headers(headers: object) -> list[tuple[bytes, bytes]]:
 
 
 _CGI_HEADERS = {"CONTENT_TYPE": b"content-type", "CONTENT_LENGTH": b"content-length"}
+# Some gateways pass every request header as HTTP_* too (nginx to uwsgi and FastCGI backends),
+# so Content-Type and Content-Length arrive twice. The CGI variables are the request's (RFC 3875
+# section 4.1.18: the copies SHOULD not be made); passed on, a copy would be a second field line,
+# which a WSGI app behind WsgiToAsgi sees joined as "a, a".
+_HTTP_COPIES = frozenset({"HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"})
 
 
 def _scope_headers(environ: Mapping[str, Any]) -> list[tuple[bytes, bytes]]:
@@ -225,6 +230,8 @@ def _scope_headers(environ: Mapping[str, Any]) -> list[tuple[bytes, bytes]]:
     headers = []
     for key, value in environ.items():
         if key[:5] == "HTTP_":
+            if key in _HTTP_COPIES:
+                continue
             name = key[5:].replace("_", "-").lower().encode("latin-1")
         elif key in _CGI_HEADERS:
             if not value:  # CGI servers set them to "" when the request has none

@@ -234,3 +234,23 @@ def test_raw_path_only_from_the_bytes_a_server_gave() -> None:
     base = {"REQUEST_METHOD": "GET", "SCRIPT_NAME": "", "PATH_INFO": "/caf\xc3\xa9"}
     assert "raw_path" not in environ_to_scope(base)  # wsgiref: no RAW_URI, no REQUEST_URI
     assert environ_to_scope({**base, "REQUEST_URI": "/caf%C3%A9?q"})["raw_path"] == b"/caf%C3%A9"
+
+
+def test_http_copies_of_content_type_and_length_are_not_second_headers() -> None:
+    """nginx passes every header as HTTP_* as well: the CGI variables alone are the request's.
+    Found by tests/test_round_trips.py (Flask behind both adapters saw "a, a")."""
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "CONTENT_TYPE": "multipart/form-data; boundary=b",
+        "HTTP_CONTENT_TYPE": "multipart/form-data; boundary=b",
+        "CONTENT_LENGTH": "10",
+        "HTTP_CONTENT_LENGTH": "10",
+        "HTTP_X_THING": "v",
+    }
+    assert sorted(environ_to_scope(environ)["headers"]) == [
+        (b"content-length", b"10"),
+        (b"content-type", b"multipart/form-data; boundary=b"),
+        (b"x-thing", b"v"),
+    ]
+    only_copies = {"REQUEST_METHOD": "GET", "HTTP_CONTENT_TYPE": "text/plain"}
+    assert environ_to_scope(only_copies)["headers"] == []  # as werkzeug's request headers
