@@ -41,8 +41,24 @@ HOP_BY_HOP = frozenset(
 
 
 def _wsgi_str(text: str) -> str:
-    """Text as PEP 3333 carries it: the UTF-8 bytes, each as one latin-1 character."""
-    return text.encode("utf-8", "surrogateescape").decode("latin-1")
+    """Text as PEP 3333 carries it: the UTF-8 bytes, each as one latin-1 character.
+
+    A lone surrogate cannot be UTF-8 (``surrogateescape``'s own escapes aside): that path came
+    from no HTTP request, and is refused with ``400``.
+    """
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("latin-1")
+    except UnicodeEncodeError:
+        raise RequestHeaderError(f"the request path is not valid Unicode: {text!r}") from None
+
+
+def _native_bytes(text: str) -> bytes:
+    """A PEP 3333 native string's bytes. A server that put text outside latin-1 there (it
+    decoded the bytes as UTF-8 itself) gets the UTF-8 bytes back, not an exception."""
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogateescape")
 
 
 def split_path(root_path: str, path: str) -> tuple[str, str]:
@@ -239,7 +255,7 @@ def _scope_headers(environ: Mapping[str, Any]) -> list[tuple[bytes, bytes]]:
             name = _CGI_HEADERS[key]
         else:
             continue
-        headers.append((name, value.encode("latin-1")))
+        headers.append((name, _native_bytes(value)))
     return headers
 
 
@@ -254,8 +270,8 @@ def _address(host: Any, port: Any) -> tuple[str, int] | None:
 
 def environ_to_scope(environ: Mapping[str, Any], spec_version: str = "2.4") -> Scope:
     """Build an ASGI HTTP scope from a WSGI environ (without ``state`` and ``extensions``)."""
-    script_name = environ.get("SCRIPT_NAME", "").encode("latin-1")
-    path_info = environ.get("PATH_INFO", "").encode("latin-1")
+    script_name = _native_bytes(environ.get("SCRIPT_NAME", ""))
+    path_info = _native_bytes(environ.get("PATH_INFO", ""))
     raw_uri = environ.get("RAW_URI") or environ.get("REQUEST_URI")
     protocol = environ.get("SERVER_PROTOCOL", "HTTP/1.1")
     scope: Scope = {
@@ -266,13 +282,13 @@ def environ_to_scope(environ: Mapping[str, Any], spec_version: str = "2.4") -> S
         "scheme": environ.get("wsgi.url_scheme", "http"),
         "root_path": script_name.decode("utf-8", "replace"),
         "path": (script_name + path_info).decode("utf-8", "replace"),
-        "query_string": environ.get("QUERY_STRING", "").encode("latin-1"),
+        "query_string": _native_bytes(environ.get("QUERY_STRING", "")),
         "headers": _scope_headers(environ),
         "client": _address(environ.get("REMOTE_ADDR"), environ.get("REMOTE_PORT", 0)),
         "server": _address(environ.get("SERVER_NAME"), environ.get("SERVER_PORT", 0)),
     }
     if raw_uri:  # the bytes as received, or none at all (never rebuilt from the decoded path)
-        scope["raw_path"] = raw_uri.split("?", 1)[0].encode("latin-1")
+        scope["raw_path"] = _native_bytes(raw_uri.split("?", 1)[0])
     return scope
 
 

@@ -17,6 +17,7 @@ from bridge._environ import (
     scope_to_environ,
     split_path,
 )
+from bridge._errors import RequestHeaderError
 from tests.asgi_harness import http_scope
 
 
@@ -254,3 +255,35 @@ def test_http_copies_of_content_type_and_length_are_not_second_headers() -> None
     ]
     only_copies = {"REQUEST_METHOD": "GET", "HTTP_CONTENT_TYPE": "text/plain"}
     assert environ_to_scope(only_copies)["headers"] == []  # as werkzeug's request headers
+
+
+@pytest.mark.parametrize("path", ["/\ud800", "/a\udfff/b"])
+def test_a_path_that_is_not_unicode_is_a_400_error(path: str) -> None:
+    """No HTTP request decodes to a lone surrogate (surrogateescape's own escapes aside)."""
+    with pytest.raises(RequestHeaderError, match="the request path is not valid Unicode"):
+        scope_to_environ({"type": "http", "method": "GET", "path": path, "headers": []})
+
+
+def test_surrogate_escaped_bytes_in_a_path_come_back_as_those_bytes() -> None:
+    scope = {"type": "http", "method": "GET", "path": "/caf\udcc3\udca9", "headers": []}
+    environ = scope_to_environ(scope)  # the path's bytes b"/caf\xc3\xa9", escaped
+    assert environ["PATH_INFO"] == "/caf\xc3\xa9"
+
+
+def test_invalid_utf8_from_a_wsgi_server_is_replaced_and_kept_raw() -> None:
+    scope = environ_to_scope(
+        {"REQUEST_METHOD": "GET", "PATH_INFO": "/a\xff", "RAW_URI": "/a%FF", "QUERY_STRING": ""}
+    )
+    assert scope["path"] == "/a\ufffd"
+    assert scope["raw_path"] == b"/a%FF"
+
+
+def test_a_server_that_put_text_outside_latin_1_in_the_environ_is_not_a_crash() -> None:
+    """PEP 3333 wants latin-1 native strings; a server that decoded UTF-8 itself gets its
+    bytes back as UTF-8."""
+    scope = environ_to_scope(
+        {"REQUEST_METHOD": "GET", "PATH_INFO": "/€", "QUERY_STRING": "q=€", "HTTP_X_NAME": "€"}
+    )
+    assert scope["path"] == "/€"
+    assert scope["query_string"] == "q=€".encode()
+    assert (b"x-name", "€".encode()) in scope["headers"]
