@@ -388,6 +388,93 @@ def test_backlog_full_is_503(make: Factory) -> None:
     assert run(main()) == (503, b"hello")
 
 
+@check(
+    W2A,
+    "Content-Length must be 1*DIGIT: '+10' gets 400, the app never runs",
+    a2wsgi="a2wsgi passes CONTENT_LENGTH '+10' on, which int() reads as 10",
+    asgiref="asgiref passes CONTENT_LENGTH '+10' on, which int() reads as 10",
+)
+def test_content_length_must_be_digits(make: Factory) -> None:
+    ran: list[str] = []
+
+    def app(environ: Environ, start_response: Any) -> list[bytes]:
+        ran.append(environ.get("CONTENT_LENGTH", ""))
+        return hello(environ, start_response)
+
+    headers = [(b"content-length", b"+10")]
+    result = run(request(make(app), method="POST", body=b"0123456789", headers=headers))
+    assert (result.status, ran) == (400, [])
+
+
+@check(
+    W2A,
+    "More than 100 lines of one request header get 400",
+    a2wsgi="a2wsgi joins any number of repeats (string concatenation, quadratic)",
+)
+def test_header_repeats_are_capped(make: Factory) -> None:
+    result = run(request(make(hello), headers=[(b"x-many", b"v")] * 1000))
+    assert result.status == 400
+
+
+@check(
+    W2A,
+    "timeout: a response not started in time gets 504",
+    a2wsgi=no_option("timeout"),
+    asgiref=no_option("timeout"),
+)
+def test_timeout_is_504(make: Factory) -> None:
+    release = threading.Event()
+
+    def app(environ: Environ, start_response: Any) -> list[bytes]:
+        release.wait(2 * WAIT)
+        return hello(environ, start_response)
+
+    try:
+        result = run(request(make(app, timeout=0.2)))
+    finally:
+        release.set()
+    assert result.status == 504
+
+
+@check(
+    W2A,
+    "Slow uploads hold no thread: with 16 waiting on their body, a plain request is served",
+    a2wsgi="a2wsgi gives each upload one of its 10 threads at once, to wait on the body",
+)
+def test_slow_uploads_hold_no_thread(make: Factory) -> None:
+    def app(environ: Environ, start_response: Any) -> list[bytes]:
+        environ["wsgi.input"].read()
+        return hello(environ, start_response)
+
+    async def main() -> int:
+        adapter = make(app)  # every implementation's default pool (bridge and a2wsgi: 10)
+        uploads = [Conversation(adapter, http_scope(method="POST")) for _ in range(16)]
+        for upload in uploads:
+            upload.push_body(b"slow", more=True)
+        for _ in range(500):  # until each has asked for more body, which its client withholds
+            if all(upload.receive_calls >= 2 for upload in uploads):
+                break
+            await asyncio.sleep(0.01)
+        try:
+            plain = await asyncio.wait_for(request(adapter), WAIT)
+        except asyncio.TimeoutError:
+            return 0
+        finally:
+            for upload in uploads:
+                upload.push({"type": "http.disconnect"})
+            # Each call ends (its thread too) while this loop still runs, and what it raised is
+            # taken here: a task's unretrieved error logged later, from a finalizer, can land
+            # inside an ast.parse of pytest's and crash it (CPython 3.11's gh-106905).
+            tasks = [upload.task for upload in uploads]
+            await asyncio.wait(tasks, timeout=2 * WAIT)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        return plain.status
+
+    assert run(main()) == 200
+
+
 # -- what the app gets wrong ----------------------------------------------------------------------
 
 
