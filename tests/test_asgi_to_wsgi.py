@@ -7,11 +7,13 @@ import asyncio
 import hashlib
 import io
 import os
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from http import HTTPStatus
+from types import SimpleNamespace
 from typing import Any
 from wsgiref.validate import validator
 
@@ -430,6 +432,68 @@ def test_error_after_a_complete_response_is_logged_and_the_response_stands(
     assert started.calls[0][0] == "500 Internal Server Error"
     assert body == [b"Internal Server Error"]
     assert "after its response was complete" in caplog.text
+
+
+UWSGI = {"uwsgi.version": b"2.0.30"}  # in every environ uWSGI makes
+
+
+async def raises(scope: Scope, receive: Any, send: Any) -> None:
+    raise KeyError("no such thing")
+
+
+async def returns_without_a_response(scope: Scope, receive: Any, send: Any) -> None:
+    return
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(
+    ("app", "error"), [(raises, KeyError), (returns_without_a_response, ASGIProtocolError)]
+)
+def test_on_uwsgi_an_error_before_the_response_is_a_500_then_raised_for_the_server(
+    mode: str, app: Any, error: type[Exception]
+) -> None:
+    """uWSGI answers an exception from the WSGI call with an empty reply: bridge sends the 500
+    and raises the error from the iterable, after the body, where uWSGI still logs it."""
+    calls = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
+        calls.append((status, headers, exc_info))
+
+    iterable = AsgiToWsgi(app, loop=mode, lifespan="off")(environ(**UWSGI), start_response)
+    # No exc_info: uWSGI's start_response then leaves the error pending (a SystemError).
+    headers = [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", "21")]
+    assert calls == [("500 Internal Server Error", headers, ())]
+    chunks = iter(iterable)
+    assert next(chunks) == b"Internal Server Error"
+    with pytest.raises(error):
+        next(chunks)
+
+
+def test_on_uwsgi_with_catch_exceptions_the_error_leaves_the_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``--catch-exceptions`` makes uWSGI answer the 500 itself (with the traceback)."""
+    monkeypatch.setitem(sys.modules, "uwsgi", SimpleNamespace(opt={"catch-exceptions": True}))
+    started = Started()
+    with pytest.raises(KeyError):
+        AsgiToWsgi(raises, lifespan="off")(environ(**UWSGI), started)
+    assert started.calls == []
+
+
+def test_on_uwsgi_a_client_gone_mid_body_still_leaves_the_call() -> None:
+    """Nobody is there to read a 500: uWSGI gets the disconnect, as every server does."""
+
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        raise RuntimeError("the framework's own error for the client that left")
+
+    env = environ("POST", b"abc", **UWSGI)
+    env["CONTENT_LENGTH"] = "10"
+    started = Started()
+    with pytest.raises(ClientDisconnected):
+        AsgiToWsgi(app, lifespan="off")(env, started)
+    assert started.calls == []
 
 
 @pytest.mark.parametrize(

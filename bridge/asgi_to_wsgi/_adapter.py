@@ -20,11 +20,13 @@ from __future__ import annotations
 import asyncio
 import http
 import logging
+import sys
 import threading
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from .._environ import decode_headers, environ_to_scope
+from .._errors import ClientDisconnected
 from .._types import ASGIApp, Environ, StartResponse
 from ._app_call import AppCall
 from ._loops import Loops, running_loop
@@ -86,7 +88,8 @@ class AsgiToWsgi:
 
         Returns once the app has sent its status, headers and first body chunk (or ended);
         the iterable then yields each further chunk as the app sends it. An app error before
-        that point is raised from here, so the server answers 500 with nothing sent yet.
+        that point is raised from here, so the server answers 500 with nothing sent yet; on
+        uWSGI, which answers nothing, the iterable sends a 500 and then raises it.
 
         Raises:
             ASGIProtocolError: the app broke the ASGI HTTP message order or format.
@@ -109,6 +112,15 @@ class AsgiToWsgi:
         response = ResponseIterable(exchange, runner, self)
         try:
             status, headers = response.first()
+        except Exception as error:
+            response.close()
+            if isinstance(error, ClientDisconnected) or _server_answers_errors(environ):
+                raise
+            return _answer_for_the_server(start_response, error)
+        except BaseException:
+            response.close()
+            raise
+        try:
             if status is None or exchange.timed_out:  # no response within the timeout
                 response.close()
                 return _plain(start_response, 504, b"Gateway Timeout")
@@ -250,3 +262,30 @@ def _plain(start_response: StartResponse, status: int, body: bytes) -> list[byte
         [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))],
     )
     return [body]
+
+
+def _server_answers_errors(environ: Environ) -> bool:
+    """Whether the server answers 500 to an exception from the WSGI call (gunicorn, waitress,
+    wsgiref, cheroot, mod_wsgi do). uWSGI logs it and closes the connection without a reply,
+    unless ``--catch-exceptions`` (a development option) makes it show the traceback."""
+    if "uwsgi.version" not in environ:
+        return True
+    options = getattr(sys.modules.get("uwsgi"), "opt", None) or {}
+    return bool(options.get("catch-exceptions"))
+
+
+def _answer_for_the_server(start_response: StartResponse, error: Exception) -> Iterator[bytes]:
+    """The 500 the server would not send, then the app's error from the iterable, so the server
+    still logs and counts it (uWSGI's ``--reload-on-exception`` sees it) and WSGI middleware
+    around the adapter sees it. No ``exc_info``: uWSGI's ``start_response`` given one sets the
+    error as pending and returns, which Python turns into a ``SystemError``."""
+    body = _plain(start_response, 500, b"Internal Server Error")
+    return _then_raise(body, error)
+
+
+def _then_raise(body: list[bytes], error: Exception) -> Iterator[bytes]:
+    yield from body
+    try:
+        raise error
+    finally:
+        del error  # the traceback holds this frame: no cycle through the local
