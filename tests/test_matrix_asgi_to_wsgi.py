@@ -3,8 +3,12 @@ server, started for real on 127.0.0.1, running the one scenario set of ``tests.m
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from tests.matrix.asgi_apps import _raw
+from tests.matrix.client import get
 from tests.matrix.run import (
     ANY,
     REFUSES_NON_ASCII_TARGET,
@@ -15,8 +19,9 @@ from tests.matrix.run import (
     server_bug,
     servers_fixture,
 )
-from tests.matrix.scenarios import SCENARIOS
+from tests.matrix.scenarios import SCENARIOS, wait_until
 from tests.matrix.servers import WSGI_SERVERS
+from tests.servers import serve
 
 pytestmark = [pytest.mark.server, pytest.mark.matrix]
 
@@ -56,3 +61,19 @@ servers = servers_fixture(WSGI_SERVERS)
 )
 def test_pair(servers: OneServerAtATime, framework: str, server: str, scenario: str) -> None:
     run_case(servers, framework, server, scenario)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("server", list(WSGI_SERVERS))
+def test_an_app_error_before_the_response_is_a_500_the_server_logs(
+    server: str, tmp_path: Path
+) -> None:
+    """A bare ASGI app raises before http.response.start: the client gets a 500, the server's
+    log has the traceback and the next request is served. On uWSGI, which answers an exception
+    from the WSGI call with an empty reply, bridge sends the 500 and raises after it."""
+    env = {"BRIDGE_TEST_DIR": str(tmp_path), "BRIDGE_MATRIX_APP": "_raw"}
+    with serve(list(WSGI_SERVERS[server].argv), env=env, timeout=30) as running:
+        reply = get(running.port, "/boom")
+        assert reply.status == 500, reply
+        assert wait_until(lambda: _raw.MESSAGE in running.log(), 10), running.log()[-3000:]
+        assert get(running.port, "/hello").body == b"hello"
