@@ -4,12 +4,14 @@ both loop modes, and hand-written ASGI apps for each rule."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import io
 import os
 import sys
 import threading
 import time
+import weakref
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from http import HTTPStatus
@@ -467,6 +469,39 @@ def test_on_uwsgi_an_error_before_the_response_is_a_500_then_raised_for_the_serv
     assert next(chunks) == b"Internal Server Error"
     with pytest.raises(error):
         next(chunks)
+
+
+class Broken(Exception):
+    """An app's error that a weak reference can watch."""
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("server", [{}, UWSGI], ids=["raised-from-the-call", "uwsgi"])
+def test_an_app_error_is_freed_without_the_garbage_collector(
+    mode: str, server: dict[str, Any]
+) -> None:
+    """Once the server drops the error, nothing keeps it: a cycle through its traceback would
+    hold the request's call and the adapter's loops until the next collection."""
+
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        raise Broken
+
+    adapter = AsgiToWsgi(app, loop=mode, lifespan="off")
+
+    def serve_once() -> weakref.ref[Broken]:
+        try:
+            for _ in adapter(environ(**server), Started()):
+                pass
+        except Broken as error:
+            return weakref.ref(error)
+        raise AssertionError("the app's error never reached the server")
+
+    gc.disable()
+    try:
+        assert serve_once()() is None
+    finally:
+        gc.enable()
+        adapter.close()
 
 
 def test_on_uwsgi_with_catch_exceptions_the_error_leaves_the_call(
