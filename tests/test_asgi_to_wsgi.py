@@ -4,6 +4,7 @@ both loop modes, and hand-written ASGI apps for each rule."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import hashlib
 import io
@@ -932,3 +933,40 @@ def test_a_head_response_carries_no_body(mode: str) -> None:
     ]
     assert b"".join(call(adapter, environ("GET"))[1]) == b"hello"
     adapter.close()
+
+
+async def never_answers(scope: Scope, receive: Any, send: Any) -> None:
+    await asyncio.Event().wait()  # the timeout cancels it
+
+
+def answer(app: Any, method: str, server: dict[str, Any]) -> tuple[str, dict[str, str], bytes]:
+    """Status, headers and body, up to the app's error that uWSGI gets after bridge's 500."""
+    started, chunks = Started(), []
+    with contextlib.suppress(KeyError):
+        chunks.extend(app(environ(method, **server), started))
+    (status, headers), *_ = started.calls
+    return status, dict(headers), b"".join(chunks)
+
+
+@pytest.mark.parametrize(
+    ("make", "server", "status"),
+    [
+        (lambda: AsgiToWsgi(lifespan_app([], startup="failed")), {}, 500),
+        (lambda: AsgiToWsgi(never_answers, lifespan="off", timeout=0.05), {}, 504),
+        (lambda: AsgiToWsgi(raises, lifespan="off"), UWSGI, 500),
+    ],
+    ids=["lifespan-failed", "timeout", "uwsgi-app-error"],
+)
+def test_bridges_own_answers_to_a_head_carry_no_body(
+    make: Any, server: dict[str, Any], status: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The rule bridge keeps for the app's responses holds for its own: waitress, cheroot,
+    uWSGI and wsgiref send whatever body the iterable yields, HEAD or not."""
+    app = make()
+    get_status, _, get_body = answer(app, "GET", server)
+    head_status, head_headers, head_body = answer(app, "HEAD", server)
+    assert get_status == head_status and head_status.startswith(f"{status} ")
+    assert get_body and head_body == b""
+    # The GET's length: RFC 9110 allows no other value in a HEAD answer's Content-Length.
+    assert head_headers["Content-Length"] == str(len(get_body))
+    app.close()

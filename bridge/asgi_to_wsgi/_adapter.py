@@ -98,7 +98,10 @@ class AsgiToWsgi:
         if runner.lifespan.failure is not None:
             runner.release()
             return _plain(
-                start_response, 500, b"Internal Server Error (ASGI lifespan startup failed)"
+                environ,
+                start_response,
+                500,
+                b"Internal Server Error (ASGI lifespan startup failed)",
             )
         try:
             scope = environ_to_scope(environ)
@@ -116,14 +119,14 @@ class AsgiToWsgi:
             response.close()
             if isinstance(error, ClientDisconnected) or _server_answers_errors(environ):
                 raise
-            return _answer_for_the_server(start_response, error)
+            return _answer_for_the_server(environ, start_response, error)
         except BaseException:
             response.close()
             raise
         try:
             if status is None or exchange.timed_out:  # no response within the timeout
                 response.close()
-                return _plain(start_response, 504, b"Gateway Timeout")
+                return _plain(environ, start_response, 504, b"Gateway Timeout")
             start_response(_status_line(status), decode_headers(headers))
         except BaseException:
             response.close()  # an error, or the server refused the response: end the task
@@ -256,12 +259,15 @@ def _status_line(status: int) -> str:
     return _STATUS_LINES.get(status) or f"{status} Unknown"
 
 
-def _plain(start_response: StartResponse, status: int, body: bytes) -> list[bytes]:
+def _plain(
+    environ: Environ, start_response: StartResponse, status: int, body: bytes
+) -> list[bytes]:
+    """bridge's own answer; to a HEAD without its body, as every response through bridge."""
     start_response(
         _status_line(status),
         [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))],
     )
-    return [body]
+    return [] if environ.get("REQUEST_METHOD") == "HEAD" else [body]
 
 
 def _server_answers_errors(environ: Environ) -> bool:
@@ -274,12 +280,14 @@ def _server_answers_errors(environ: Environ) -> bool:
     return bool(options.get("catch-exceptions"))
 
 
-def _answer_for_the_server(start_response: StartResponse, error: Exception) -> Iterator[bytes]:
+def _answer_for_the_server(
+    environ: Environ, start_response: StartResponse, error: Exception
+) -> Iterator[bytes]:
     """The 500 the server would not send, then the app's error from the iterable, so the server
     still logs and counts it (uWSGI's ``--reload-on-exception`` sees it) and WSGI middleware
     around the adapter sees it. No ``exc_info``: uWSGI's ``start_response`` given one sets the
     error as pending and returns, which Python turns into a ``SystemError``."""
-    body = _plain(start_response, 500, b"Internal Server Error")
+    body = _plain(environ, start_response, 500, b"Internal Server Error")
     return _then_raise(body, error)
 
 
