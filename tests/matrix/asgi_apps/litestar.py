@@ -7,6 +7,7 @@ from typing import Any
 from litestar import Litestar, Request, Response, get, post, route
 from litestar.datastructures import URL, Cookie
 from litestar.enums import MediaType
+from litestar.params import FromPath
 from litestar.response import File, Redirect, Stream
 
 from tests.matrix import appkit
@@ -25,17 +26,17 @@ async def echo(request: Request[Any, Any, Any]) -> bytes:
 
 
 @get("/stream/{name:str}")
-async def stream(name: str) -> Stream:
+async def stream(name: FromPath[str]) -> Stream:
     return Stream(appkit.async_gate_chunks(name))
 
 
 @get("/endless/{name:str}")
-async def endless(name: str) -> Stream:
+async def endless(name: FromPath[str]) -> Stream:
     return Stream(appkit.async_endless_chunks(name))
 
 
 @get("/info/{rest:path}")
-async def info(request: Request[Any, Any, Any], rest: str) -> dict[str, object]:
+async def info(request: Request[Any, Any, Any], rest: FromPath[str]) -> dict[str, object]:
     root = request.scope.get("root_path", "")
     return {
         "path": request.url.path.removeprefix(root),
@@ -52,7 +53,7 @@ async def cookies() -> Response[str]:
 
 
 @get("/status/{code:int}")
-async def status(code: int) -> Response[None]:
+async def status(code: FromPath[int]) -> Response[None]:
     return Response(None, status_code=code)
 
 
@@ -82,7 +83,18 @@ async def file(request: Request[Any, Any, Any]) -> Response[bytes] | File:
     )
 
 
+# One lifespan at a time: Litestar keeps its lifespan's state on the app (the event emitter's
+# task group), so with a lifespan per server thread (loop="per-thread") every shutdown but the
+# last exits another loop's task group and hangs until bridge's SHUTDOWN_GRACE (10 s each).
+# The shared loop runs one lifespan, whose emitter every request then uses, as Litestar means.
+ADAPTER = {"loop": "shared"}
+
+# No logging_config: Litestar's default starts a QueueListener thread as the app is made, and
+# uWSGI (by default) loads the app in its master and forks without CPython's after-fork hook,
+# so in a worker that thread looks alive and Litestar's atexit listener.stop() joins it
+# forever: the worker never exits on SIGTERM (seen with gdb's py-bt). Not bridge's doing.
 asgi = Litestar(
     [hello, echo, stream, endless, info, cookies, status, boom, go, file],
     debug=False,
+    logging_config=None,
 )
