@@ -67,18 +67,25 @@ def test_pair(servers: OneServerAtATime, framework: str, server: str, scenario: 
     run_case(servers, framework, server, scenario)
 
 
+# uWSGI with --catch-exceptions (a development option) answers the 500 itself, with the
+# traceback: bridge then leaves the error to it, as to every other server.
+CATCHING_UWSGI = (*WSGI_SERVERS["uwsgi"].argv, "--catch-exceptions")
+
+
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("server", list(WSGI_SERVERS))
+@pytest.mark.parametrize("server", [*WSGI_SERVERS, "uwsgi-catch-exceptions"])
 def test_an_app_error_before_the_response_is_a_500_the_server_logs(
     server: str, tmp_path: Path
 ) -> None:
     """A bare ASGI app raises before http.response.start: the client gets a 500, the server's
     log has the traceback and the next request is served. On uWSGI, which answers an exception
     from the WSGI call with an empty reply, bridge sends the 500 and raises after it."""
+    argv = WSGI_SERVERS[server].argv if server in WSGI_SERVERS else CATCHING_UWSGI
     env = {"BRIDGE_TEST_DIR": str(tmp_path), "BRIDGE_MATRIX_APP": "_raw"}
-    with serve(list(WSGI_SERVERS[server].argv), env=env, timeout=30) as running:
+    with serve(list(argv), env=env, timeout=30) as running:
         reply = get(running.port, "/boom")
         assert reply.status == 500, reply
+        assert (b"uWSGI exceptions catcher" in reply.body) == (argv is CATCHING_UWSGI), reply
         assert wait_until(lambda: _raw.MESSAGE in running.log(), 10), running.log()[-3000:]
         assert get(running.port, "/hello").body == b"hello"
 
