@@ -4,14 +4,19 @@ both loop modes, and hand-written ASGI apps for each rule."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import hashlib
 import io
 import os
+import sys
 import threading
 import time
+import weakref
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from http import HTTPStatus
+from types import SimpleNamespace
 from typing import Any
 from wsgiref.validate import validator
 
@@ -433,6 +438,101 @@ def test_error_after_a_complete_response_is_logged_and_the_response_stands(
     assert "after its response was complete" in caplog.text
 
 
+UWSGI = {"uwsgi.version": b"2.0.30"}  # in every environ uWSGI makes
+
+
+async def raises(scope: Scope, receive: Any, send: Any) -> None:
+    raise KeyError("no such thing")
+
+
+async def returns_without_a_response(scope: Scope, receive: Any, send: Any) -> None:
+    return
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(
+    ("app", "error"), [(raises, KeyError), (returns_without_a_response, ASGIProtocolError)]
+)
+def test_on_uwsgi_an_error_before_the_response_is_a_500_then_raised_for_the_server(
+    mode: str, app: Any, error: type[Exception]
+) -> None:
+    """uWSGI answers an exception from the WSGI call with an empty reply: bridge sends the 500
+    and raises the error from the iterable, after the body, where uWSGI still logs it."""
+    calls = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
+        calls.append((status, headers, exc_info))
+
+    iterable = AsgiToWsgi(app, loop=mode, lifespan="off")(environ(**UWSGI), start_response)
+    # No exc_info: uWSGI's start_response then leaves the error pending (a SystemError).
+    headers = [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", "21")]
+    assert calls == [("500 Internal Server Error", headers, ())]
+    chunks = iter(iterable)
+    assert next(chunks) == b"Internal Server Error"
+    with pytest.raises(error):
+        next(chunks)
+
+
+class Broken(Exception):
+    """An app's error that a weak reference can watch."""
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("server", [{}, UWSGI], ids=["raised-from-the-call", "uwsgi"])
+def test_an_app_error_is_freed_without_the_garbage_collector(
+    mode: str, server: dict[str, Any]
+) -> None:
+    """Once the server drops the error, nothing keeps it: a cycle through its traceback would
+    hold the request's call and the adapter's loops until the next collection."""
+
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        raise Broken
+
+    adapter = AsgiToWsgi(app, loop=mode, lifespan="off")
+
+    def serve_once() -> weakref.ref[Broken]:
+        try:
+            for _ in adapter(environ(**server), Started()):
+                pass
+        except Broken as error:
+            return weakref.ref(error)
+        raise AssertionError("the app's error never reached the server")
+
+    gc.disable()
+    try:
+        assert serve_once()() is None
+    finally:
+        gc.enable()
+        adapter.close()
+
+
+def test_on_uwsgi_with_catch_exceptions_the_error_leaves_the_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``--catch-exceptions`` makes uWSGI answer the 500 itself (with the traceback)."""
+    monkeypatch.setitem(sys.modules, "uwsgi", SimpleNamespace(opt={"catch-exceptions": True}))
+    started = Started()
+    with pytest.raises(KeyError):
+        AsgiToWsgi(raises, lifespan="off")(environ(**UWSGI), started)
+    assert started.calls == []
+
+
+def test_on_uwsgi_a_client_gone_mid_body_still_leaves_the_call() -> None:
+    """Nobody is there to read a 500: uWSGI gets the disconnect, as every server does."""
+
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        raise RuntimeError("the framework's own error for the client that left")
+
+    env = environ("POST", b"abc", **UWSGI)
+    env["CONTENT_LENGTH"] = "10"
+    started = Started()
+    with pytest.raises(ClientDisconnected):
+        AsgiToWsgi(app, lifespan="off")(env, started)
+    assert started.calls == []
+
+
 @pytest.mark.parametrize(
     ("app_steps", "rule"),
     [
@@ -834,3 +934,40 @@ def test_a_head_response_carries_no_body(mode: str) -> None:
     ]
     assert b"".join(call(adapter, environ("GET"))[1]) == b"hello"
     adapter.close()
+
+
+async def never_answers(scope: Scope, receive: Any, send: Any) -> None:
+    await asyncio.Event().wait()  # the timeout cancels it
+
+
+def answer(app: Any, method: str, server: dict[str, Any]) -> tuple[str, dict[str, str], bytes]:
+    """Status, headers and body, up to the app's error that uWSGI gets after bridge's 500."""
+    started, chunks = Started(), []
+    with contextlib.suppress(KeyError):
+        chunks.extend(app(environ(method, **server), started))
+    (status, headers), *_ = started.calls
+    return status, dict(headers), b"".join(chunks)
+
+
+@pytest.mark.parametrize(
+    ("make", "server", "status"),
+    [
+        (lambda: AsgiToWsgi(lifespan_app([], startup="failed")), {}, 500),
+        (lambda: AsgiToWsgi(never_answers, lifespan="off", timeout=0.05), {}, 504),
+        (lambda: AsgiToWsgi(raises, lifespan="off"), UWSGI, 500),
+    ],
+    ids=["lifespan-failed", "timeout", "uwsgi-app-error"],
+)
+def test_bridges_own_answers_to_a_head_carry_no_body(
+    make: Any, server: dict[str, Any], status: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The rule bridge keeps for the app's responses holds for its own: waitress, cheroot,
+    uWSGI and wsgiref send whatever body the iterable yields, HEAD or not."""
+    app = make()
+    get_status, _, get_body = answer(app, "GET", server)
+    head_status, head_headers, head_body = answer(app, "HEAD", server)
+    assert get_status == head_status and head_status.startswith(f"{status} ")
+    assert get_body and head_body == b""
+    # The GET's length: RFC 9110 allows no other value in a HEAD answer's Content-Length.
+    assert head_headers["Content-Length"] == str(len(get_body))
+    app.close()

@@ -24,11 +24,13 @@ from __future__ import annotations
 import asyncio
 import http
 import logging
+import sys
 import threading
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from .._environ import declared_length, decode_headers, environ_to_scope
+from .._errors import ClientDisconnected
 from .._stats import Counters, Stats
 from .._types import ASGIApp, Environ, StartResponse
 from ._app_call import AppCall
@@ -100,7 +102,8 @@ class AsgiToWsgi:
 
         Returns once the app has sent its status, headers and first body chunk (or ended);
         the iterable then yields each further chunk as the app sends it. An app error before
-        that point is raised from here, so the server answers 500 with nothing sent yet.
+        that point is raised from here, so the server answers 500 with nothing sent yet; on
+        uWSGI, which answers nothing, the iterable sends a 500 and then raises it.
 
         Raises:
             ASGIProtocolError: the app broke the ASGI HTTP message order or format.
@@ -109,7 +112,10 @@ class AsgiToWsgi:
         if runner.lifespan.failure is not None:
             runner.release()
             return _plain(
-                start_response, 500, b"Internal Server Error (ASGI lifespan startup failed)"
+                environ,
+                start_response,
+                500,
+                b"Internal Server Error (ASGI lifespan startup failed)",
             )
         limit = self.max_body_size
         if limit is not None and (declared_length(environ) or 0) > limit:
@@ -127,18 +133,27 @@ class AsgiToWsgi:
         response = ResponseIterable(exchange, runner, self)
         try:
             status, headers = response.first()
+        except Exception as error:
+            response.close()
+            if exchange.too_large:  # the app failed on the cut body: the client learns why
+                return self._too_large(environ, start_response, limit or 0)
+            if isinstance(error, ClientDisconnected) or _server_answers_errors(environ):
+                raise
+            return _answer_for_the_server(environ, start_response, error)
+        except BaseException:
+            response.close()
+            raise
+        try:
             if status is None or exchange.timed_out:  # no response within the timeout
                 response.close()
                 self._counters.timeout_504 += 1
-                return _plain(start_response, 504, b"Gateway Timeout")
+                return _plain(environ, start_response, 504, b"Gateway Timeout")
             if exchange.too_large:  # whatever the app made of the cut body, no header went out
                 response.close()
                 return self._too_large(environ, start_response, limit or 0)
             start_response(_status_line(status), decode_headers(headers))
         except BaseException:
-            response.close()  # an error, or the server refused the response: end the task
-            if exchange.too_large:
-                return self._too_large(environ, start_response, limit or 0)
+            response.close()  # the server refused the response: end the task
             raise
         if exchange.file is not None:  # http.response.pathsend
             file, exchange.file = exchange.file, None
@@ -155,7 +170,7 @@ class AsgiToWsgi:
             environ.get("PATH_INFO"),
             limit,
         )
-        return _plain(start_response, 413, b"Request Entity Too Large")
+        return _plain(environ, start_response, 413, b"Request Entity Too Large")
 
     def stats(self) -> Stats:
         """The shape of ``WsgiToAsgi.stats()``: ``threads`` is the event loops open, ``busy``
@@ -319,9 +334,41 @@ def _status_line(status: int) -> str:
     return _STATUS_LINES.get(status) or f"{status} Unknown"
 
 
-def _plain(start_response: StartResponse, status: int, body: bytes) -> list[bytes]:
+def _plain(
+    environ: Environ, start_response: StartResponse, status: int, body: bytes
+) -> list[bytes]:
+    """bridge's own answer; to a HEAD without its body, as every response through bridge."""
     start_response(
         _status_line(status),
         [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))],
     )
-    return [body]
+    return [] if environ.get("REQUEST_METHOD") == "HEAD" else [body]
+
+
+def _server_answers_errors(environ: Environ) -> bool:
+    """Whether the server answers 500 to an exception from the WSGI call (gunicorn, waitress,
+    wsgiref, cheroot, mod_wsgi do). uWSGI logs it and closes the connection without a reply,
+    unless ``--catch-exceptions`` (a development option) makes it show the traceback."""
+    if "uwsgi.version" not in environ:
+        return True
+    options = getattr(sys.modules.get("uwsgi"), "opt", None) or {}
+    return bool(options.get("catch-exceptions"))
+
+
+def _answer_for_the_server(
+    environ: Environ, start_response: StartResponse, error: Exception
+) -> Iterator[bytes]:
+    """The 500 the server would not send, then the app's error from the iterable, so the server
+    still logs and counts it (uWSGI's ``--reload-on-exception`` sees it) and WSGI middleware
+    around the adapter sees it. No ``exc_info``: uWSGI's ``start_response`` given one sets the
+    error as pending and returns, which Python turns into a ``SystemError``."""
+    body = _plain(environ, start_response, 500, b"Internal Server Error")
+    return _then_raise(body, error)
+
+
+def _then_raise(body: list[bytes], error: Exception) -> Iterator[bytes]:
+    yield from body
+    try:
+        raise error
+    finally:
+        del error  # the traceback holds this frame: no cycle through the local

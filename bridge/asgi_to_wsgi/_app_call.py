@@ -147,12 +147,16 @@ class AppCall:
                     exc_info=self.error,
                 )
             else:
-                # Let go of it as it is raised: its traceback holds this call (and through it
-                # the adapter's loops), which would then wait for the garbage collector.
+                # Let go of it as it is raised, here and in this frame, which its traceback
+                # holds: else it holds this call (and through it the adapter's loops) in a
+                # cycle that waits for the garbage collector.
                 error, self.error = self.error, None
-                if self._client_left:  # most likely because of it (Starlette's ClientDisconnect)
-                    raise ClientDisconnected(_LEFT_MID_BODY) from error
-                raise error
+                try:
+                    if self._client_left:  # most likely the cause (Starlette's ClientDisconnect)
+                        raise ClientDisconnected(_LEFT_MID_BODY) from error
+                    raise error
+                finally:
+                    del error
         elif not self.task_done or self.timed_out or self.complete:
             return
         elif self._client_left or self.gone:  # the client's doing, not the app's
