@@ -16,7 +16,8 @@
   in one of anyio's worker threads, then answers the same body at once.
 
 Each lifespan run appends ``startup <token>`` and, when shut down, ``shutdown <token>`` to
-``$BRIDGE_SOAK_DIR/lifespan`` (``WsgiToAsgi``: the adapter's own lifespan, recorded around it).
+``$BRIDGE_SOAK_DIR/lifespan`` (``WsgiToAsgi``: the adapter's own lifespan, recorded around it,
+followed by ``pool <n>``, the pool threads still alive after its shutdown).
 """
 
 from __future__ import annotations
@@ -172,8 +173,20 @@ class _Recorded:
                 _record(f"startup {token}")
             elif message["type"] == "lifespan.shutdown.complete":
                 _record(f"shutdown {token}")
+                _record(f"pool {_pool_threads_left()}")
 
         await self.app(scope, receive, recording_send)
+
+
+def _pool_threads_left(wait: float = 5.0) -> int:
+    """How many of the adapter's pool threads are alive ``wait`` seconds at most after its
+    lifespan shutdown (each should end: the pool was shut down). Blocks the loop: the server
+    runs nothing else by then."""
+    deadline = time.monotonic() + wait
+    pool = [t for t in threading.enumerate() if t.name.startswith("bridge-wsgi")]
+    for thread in pool:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return sum(thread.is_alive() for thread in pool)
 
 
 _flask_adapter = bridge.WsgiToAsgi(flask_app)
