@@ -377,7 +377,8 @@ def markdown(reports: list[Report], requests: int, concurrency: int) -> str:
     for r in reports:
         s0, s1 = r.stats_before, r.stats_after
         delta = {k: s1[k] - s0[k] for k in ("served", "disconnects")}
-        lines.append(f"- {r.server}: `{json.dumps(s1)}`; over the load: `{json.dumps(delta)}` "
+        shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in s1.items()}
+        lines.append(f"- {r.server}: `{json.dumps(shown)}`; over the load: `{json.dumps(delta)}` "
                      f"(responses {sum(n for k, n in r.load.done.items() if k != 'hangup'):,} "
                      f"+ {r.polls} `/stats`, hang-ups {r.load.done['hangup']:,})")  # fmt: skip
     lines.append("")
