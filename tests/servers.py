@@ -62,17 +62,25 @@ def _wait_listening(server: Server, timeout: float) -> None:
 
 @contextmanager
 def serve(
-    argv: Sequence[str], *, env: dict[str, str] | None = None, timeout: float = 20
+    argv: Sequence[str],
+    *,
+    env: dict[str, str] | None = None,
+    timeout: float = 20,
+    asyncio_debug: bool = False,
 ) -> Iterator[Server]:
     """Run ``argv`` (``{port}`` replaced by a free port) until the block ends.
 
     ``argv[0]`` is looked up in the virtualenv's ``bin``, so ``["uvicorn", ...]`` runs the
-    uvicorn that belongs to the test interpreter.
+    uvicorn that belongs to the test interpreter. The server runs without asyncio's debug mode
+    unless ``asyncio_debug`` (its slow-callback warnings would flood the log).
     """
     port = free_port()
     args = [str(BIN / argv[0]), *(a.replace("{port}", str(port)) for a in argv[1:])]
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
-    full_env.pop("PYTHONASYNCIODEBUG", None)  # debug mode's slow-callback warnings would flood logs
+    if asyncio_debug:
+        full_env["PYTHONASYNCIODEBUG"] = "1"
+    else:
+        full_env.pop("PYTHONASYNCIODEBUG", None)
     with tempfile.NamedTemporaryFile("wb", suffix=".log", delete=False) as log:
         proc = subprocess.Popen(args, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT)
     server = Server(proc, port, Path(log.name))

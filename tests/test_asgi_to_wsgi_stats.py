@@ -4,12 +4,16 @@ responses served, 504s and responses the server closed early."""
 from __future__ import annotations
 
 import asyncio
+import threading
+from pathlib import Path
 from typing import Any
+from wsgiref.util import FileWrapper
 
 import pytest
 
 from bridge import AsgiToWsgi
 from tests.test_asgi_to_wsgi import Started, call, environ
+from tests.test_asgi_to_wsgi_pathsend import file_app
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -48,5 +52,24 @@ def test_stats_count_what_happened(mode: str) -> None:
             "timeout_504": 1,
             "rejected_503": 0,
         }
+    finally:
+        adapter.close()
+
+
+@pytest.mark.timeout(20)
+def test_a_pathsend_body_closed_by_another_thread_counts_as_served(tmp_path: Path) -> None:
+    """waitress sends a file body from its I/O thread and closes it there, where the request's
+    loop may not run: the response still counts as served, as one closed on its own thread."""
+    (tmp_path / "data").write_bytes(b"x" * 100_000)
+    adapter = AsgiToWsgi(file_app(tmp_path / "data"), lifespan="off")
+    try:
+        wrapped = {"wsgi.file_wrapper": FileWrapper}
+        iterable = adapter(environ(**wrapped), Started())
+        closer = threading.Thread(target=lambda: (b"".join(iterable), iterable.close()))  # type: ignore[attr-defined]
+        closer.start()
+        closer.join(10)
+        assert adapter.stats()["served"] == 1
+        assert b"".join(call(adapter, environ(**wrapped))[1]) == b"x" * 100_000  # its own thread
+        assert adapter.stats()["served"] == 2
     finally:
         adapter.close()

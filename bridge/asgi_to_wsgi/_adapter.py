@@ -282,6 +282,7 @@ class ResponseIterable:
                 self.close()
         else:
             self._finished = True
+            self._count()
             self._let_go()
 
     def close(self) -> None:
@@ -294,6 +295,16 @@ class ResponseIterable:
         finally:
             self._done()
 
+    def _count(self) -> None:
+        """What the request came to, for ``stats()``: served, or a client that left."""
+        exchange = self._exchange
+        if exchange.timed_out or exchange.too_large or exchange.status is None:
+            pass  # a 504 or a 413 (counted as such) or an error, not a client that left
+        elif self._exchange.gone:
+            self._adapter._counters.disconnects += 1
+        elif self._exchange.complete:
+            self._adapter._counters.served += 1
+
     def _let_go(self) -> None:
         if self._holding:
             self._holding = False
@@ -304,13 +315,7 @@ class ResponseIterable:
         if self._finished:
             return
         self._finished = True
-        exchange = self._exchange
-        if exchange.timed_out or exchange.too_large or exchange.status is None:
-            pass  # a 504 or a 413 (counted as such) or an error, not a client that left
-        elif self._exchange.gone:
-            self._adapter._counters.disconnects += 1
-        elif self._exchange.complete:
-            self._adapter._counters.served += 1
+        self._count()
         file, self._exchange.file = self._exchange.file, None
         if file is not None:  # a pathsend whose body never went out (a 504, an error)
             file.close()
