@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import BackgroundTasks, FastAPI, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, StreamingResponse
 from pydantic import BaseModel, Field
+from starlette.types import Receive, Scope, Send
 
 from bridge import WsgiToAsgi
 from demo_flask.app import app as flask_app
@@ -178,9 +179,19 @@ async def sleep() -> dict[str, float]:
     return {"slept": 0.5}
 
 
+class EchoResponse(StreamingResponse):
+    """A StreamingResponse that leaves ``receive`` to the body it echoes. On a server of ASGI
+    spec < 2.4 (uvicorn says 2.3) Starlette's own also calls ``receive()`` to watch for a
+    disconnect, and every request-body message that watcher gets is lost to request.stream():
+    the echo would come back without its start. Reading the body already notices a disconnect."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.stream_response(send)
+
+
 @app.post("/echo")
 async def echo(request: Request) -> StreamingResponse:
-    return StreamingResponse(request.stream(), media_type="application/octet-stream")
+    return EchoResponse(request.stream(), media_type="application/octet-stream")
 
 
 @app.post("/later/{tag}")

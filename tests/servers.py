@@ -64,14 +64,16 @@ def _wait_listening(server: Server, timeout: float) -> None:
 def serve(
     argv: Sequence[str], *, env: dict[str, str] | None = None, timeout: float = 20
 ) -> Iterator[Server]:
-    """Run ``argv`` (``{port}`` replaced by a free port) until the block ends.
+    """Run ``argv`` (``{port}`` replaced by a free port, in ``env``'s values too) until the block
+    ends.
 
     ``argv[0]`` is looked up in the virtualenv's ``bin``, so ``["uvicorn", ...]`` runs the
     uvicorn that belongs to the test interpreter.
     """
     port = free_port()
     args = [str(BIN / argv[0]), *(a.replace("{port}", str(port)) for a in argv[1:])]
-    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    env = {name: value.replace("{port}", str(port)) for name, value in (env or {}).items()}
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **env}
     full_env.pop("PYTHONASYNCIODEBUG", None)  # debug mode's slow-callback warnings would flood logs
     with tempfile.NamedTemporaryFile("wb", suffix=".log", delete=False) as log:
         proc = subprocess.Popen(args, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT)
