@@ -66,10 +66,18 @@ class Browser:
         return path
 
     def wait(self, condition: Callable[[], bool], what: str, timeout: float = 15) -> None:
+        """Poll ``condition`` until it holds. While a page is replaced an element found on the
+        old one goes stale, and the new one may not be there yet: such errors mean "not yet"."""
         deadline = time.monotonic() + timeout
-        while not condition():
+        while True:
+            try:
+                if condition():
+                    return
+                error = None
+            except WebDriverError as raised:
+                error = raised
             if time.monotonic() > deadline:
-                raise WebDriverError(f"timed out after {timeout} s waiting for {what}")
+                raise WebDriverError(f"timed out after {timeout} s waiting for {what}") from error
             time.sleep(0.05)
 
 
