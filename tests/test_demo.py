@@ -22,12 +22,15 @@ import httpx
 import psutil
 import pytest
 
+from bridge import WsgiToAsgi
 from demo_fastapi.app import RELEASE_NOTES
 from demo_flask.app import HANDBOOK
+from demo_flask.app import app as flask_app
+from tests.asgi_harness import Conversation, http_scope, run
 from tests.servers import ROOT, Server, serve
 from tests.test_wsgi_to_asgi_e2e import wait_until
 
-pytestmark = [pytest.mark.server, pytest.mark.timeout(90)]
+pytestmark = [pytest.mark.timeout(90)]
 
 # Arguments after these go to the server: short graceful stops, no gunicorn control socket.
 SERVER_ARGS = {
@@ -51,7 +54,9 @@ def run_demo(server: str, marker: Path) -> Iterator[Server]:
     assert not alive, f"{server} left processes behind: {alive}"
 
 
-@pytest.fixture(scope="module", params=["uvicorn", "gunicorn"])
+@pytest.fixture(
+    scope="module", params=[pytest.param(name, marks=pytest.mark.server) for name in SERVER_ARGS]
+)
 def demo(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
@@ -166,3 +171,23 @@ def test_legacy_flask_pages(demo: Server) -> None:
         echoed = client.post("/echo", content=body, headers={"content-type": "application/x-demo"})
         assert echoed.content == body and echoed.headers["content-type"] == "application/x-demo"
         assert client.get("/nope").status_code == 404
+
+
+@pytest.mark.timeout(10)
+def test_the_handbook_is_pathsent_where_the_server_offers_it() -> None:
+    """send_file goes through wsgi.file_wrapper: WsgiToAsgi hands the server the file's path."""
+
+    async def main() -> None:
+        scope = http_scope("/handbook", extensions={"http.response.pathsend": {}})
+        conversation = Conversation(WsgiToAsgi(flask_app), scope)
+        conversation.push_body()
+        start = await conversation.next()
+        assert start["status"] == 200
+        assert (b"content-length", str(HANDBOOK.stat().st_size).encode()) in start["headers"]
+        assert await conversation.next() == {
+            "type": "http.response.pathsend",
+            "path": str(HANDBOOK),
+        }
+        await conversation.finish()
+
+    run(main())
