@@ -68,7 +68,8 @@ def serve(
     timeout: float = 20,
     asyncio_debug: bool = False,
 ) -> Iterator[Server]:
-    """Run ``argv`` (``{port}`` replaced by a free port) until the block ends.
+    """Run ``argv`` (``{port}`` replaced by a free port, in ``env``'s values too) until the block
+    ends.
 
     ``argv[0]`` is looked up in the virtualenv's ``bin``, so ``["uvicorn", ...]`` runs the
     uvicorn that belongs to the test interpreter. The server runs without asyncio's debug mode
@@ -76,7 +77,8 @@ def serve(
     """
     port = free_port()
     args = [str(BIN / argv[0]), *(a.replace("{port}", str(port)) for a in argv[1:])]
-    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    env = {name: value.replace("{port}", str(port)) for name, value in (env or {}).items()}
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **env}
     if asyncio_debug:
         full_env["PYTHONASYNCIODEBUG"] = "1"
     else:

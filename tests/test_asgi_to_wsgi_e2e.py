@@ -174,7 +174,7 @@ def test_demo_pages_lifespan_state_and_background_task(demo: Server) -> None:
         index = client.get("/")
         assert index.status_code == 200
         assert index.headers["content-type"].startswith("text/html")
-        assert "<h1>FastAPI, served by a WSGI server through bridge.AsgiToWsgi</h1>" in index.text
+        assert "<h1>FastAPI with a legacy Flask app inside, through bridge</h1>" in index.text
         assert client.get("/hello/café").json() == {"hello": "café"}
         assert client.get("/nope").status_code == 404
         empty = client.post("/echo", content=b"")  # the app still gets one http.request
