@@ -194,23 +194,23 @@ def parser(prog: str | None = None) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add = serve.add_argument
-    add("app", metavar="MODULE:APP", help="the app: a module path, ':', an attribute path")
+    add("app", metavar="MODULE:APP", help="The app: a module path, ':', an attribute path.")
     add("--server", choices=list(SERVERS), default="uvicorn", metavar="NAME",
-        help="uvicorn | gunicorn (gthread) | gunicorn-asgi (gunicorn's asgi worker) | hypercorn."
-        "  [default: uvicorn]")  # fmt: skip
-    add("--host", default="127.0.0.1", help="bind socket to this host.  [default: 127.0.0.1]")
+        help="The server: uvicorn | gunicorn (gthread) | gunicorn-asgi (gunicorn's asgi worker) | hypercorn."
+        " [default: uvicorn]")  # fmt: skip
+    add("--host", default="127.0.0.1", help="Bind socket to this host. [default: 127.0.0.1]")
     add("--port", type=int, default=8000, metavar="INT",
-        help="bind socket to this port.  [default: 8000]")  # fmt: skip
+        help="Bind socket to this port. [default: 8000]")  # fmt: skip
     add("--workers", type=int, default=1, metavar="INT",
-        help="number of worker processes.  [default: 1]")  # fmt: skip
+        help="Number of worker processes. [default: 1]")  # fmt: skip
     add("--threads", type=int, metavar="INT",
-        help="threads per worker, gunicorn only.  [default: 8]")  # fmt: skip
+        help="Threads per worker, gunicorn only. [default: 8]")  # fmt: skip
     add("--loop", choices=["per-thread", "shared"], metavar="MODE",
-        help="per-thread | shared: AsgiToWsgi's event loop, for an ASGI app on gunicorn."
-        "  [default: per-thread]")  # fmt: skip
+        help="AsgiToWsgi's event loops, for an ASGI app on gunicorn: per-thread | shared."
+        " [default: per-thread]")  # fmt: skip
     add("--root-path", default="", metavar="PATH",
-        help="the prefix the app is mounted under, removed by the proxy in front (sets"
-        " SCRIPT_NAME / root_path).  [default: none]")  # fmt: skip
+        help="The prefix the app is mounted under, removed by the proxy in front (sets"
+        " SCRIPT_NAME / root_path). [default: none]")  # fmt: skip
     return top
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -92,9 +93,16 @@ def test_gunicorn_threads_serve_requests_at_once() -> None:
 def test_workers_are_worker_processes(server: str) -> None:
     with bridge_serve(ASGI, "--server", server, "--workers", "2") as srv:
         assert httpx.get(srv.url, timeout=20).status_code == 200
-        # the spawn-based servers (uvicorn, hypercorn) may also run multiprocessing's tracker
-        workers = [p for p in children(srv) if "resource_tracker" not in " ".join(p.cmdline())]
+        deadline = time.monotonic() + 30  # gunicorn forks its workers a little apart
+        while len(workers := worker_processes(srv)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert len(workers) == 2, workers
+
+
+def worker_processes(server: Server) -> list[psutil.Process]:
+    """The server's children, without the tracker multiprocessing may start (uvicorn and
+    hypercorn spawn their workers with it)."""
+    return [p for p in children(server) if "resource_tracker" not in " ".join(p.cmdline())]
 
 
 @pytest.mark.parametrize(("mode", "shared"), [(None, False), ("shared", True)])
