@@ -241,7 +241,7 @@ def test_the_console_script_is_python_m_bridge() -> None:
     via_script = subprocess.run(
         [str(script), "serve", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=30
     )
-    assert via_script.stdout == via_module.stdout.replace("python -m bridge", "bridge")
+    assert via_script.stdout == run_cli("serve", "--help").stdout  # the prog is "bridge" there too
 
 
 def test_a_flask_app_builds_urls_under_its_root_path() -> None:
