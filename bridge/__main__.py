@@ -1,5 +1,5 @@
-"""``python -m bridge serve MODULE:APP --server uvicorn|gunicorn``."""
+"""``python -m bridge serve MODULE:APP``: the same as the ``bridge`` command."""
 
 from ._cli import main
 
-main()
+main(prog="python -m bridge")
