@@ -6,7 +6,7 @@
 
 Each cell is one real server process (uvicorn, or gunicorn gthread with one worker) serving one
 app from ``bench.http_apps``, pinned to one CPU; the load generator (``bench.loadgen``: wrk with
-one thread and ``CONNECTIONS`` keep-alive connections) is pinned to another. All servers of a
+one thread and ``LOAD_CONNECTIONS`` keep-alive connections) is pinned to another. All servers of a
 scenario start together and idle while another is measured. Each cell is checked once (status
 200, exact body size), warmed up, then measured in rounds: every cell once per round, the order
 rotated each round, and each cell's best round kept. wrk checks every response too.
@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bench.http_report import markdown, method, summarise, text_table
+from bench.loadgen import hammer, percentile
 
 if TYPE_CHECKING:
     from bench.loadgen import PythonClient, Window, Wrk
@@ -36,7 +37,10 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
-CONNECTIONS = 16
+# 64 keep-alive connections: enough that gunicorn gthread keeps its core busy (with 16, its bare
+# hello left it idle half the time, between its poller and its 8 threads), the same for every cell.
+LOAD_CONNECTIONS = 64
+CONNECTIONS = 16  # bench.def_endpoints's Python client
 HELLO = len(b"Hello, world!")
 FASTAPI_HELLO = len(b'{"message":"Hello, world!"}')
 STREAM = 100 * 1024
@@ -44,7 +48,9 @@ STREAM = 100 * 1024
 # in every cell's command (and the same for every adapter).
 UVICORN_FAST = find_spec("httptools") is not None and find_spec("uvloop") is not None
 
-__all__ = ["markdown"]  # bench.chart writes http.md with it
+# bench.chart writes http.md with markdown; bench.def_endpoints and bench.slow_clients use the
+# Python client (hammer) and uvicorn's command line from here.
+__all__ = ["CONNECTIONS", "hammer", "markdown", "percentile", "uvicorn"]
 
 
 def uvicorn_argv(pin: list[str], app: str) -> list[str]:
@@ -60,6 +66,11 @@ def uvicorn_argv(pin: list[str], app: str) -> list[str]:
         "--log-level=warning",
         f"bench.http_apps:{app}",
     ]
+
+
+def uvicorn(app: str) -> list[str]:
+    """uvicorn's command line for ``app``, not pinned (for bench.slow_clients)."""
+    return uvicorn_argv([], app)
 
 
 def gthread_argv(pin: list[str], app: str) -> list[str]:
@@ -101,18 +112,18 @@ class Scenario:
 
 
 def scenarios(pin: list[str]) -> list[Scenario]:
-    uvicorn, gthread = partial(uvicorn_argv, pin), partial(gthread_argv, pin)
+    on_uvicorn, on_gthread = partial(uvicorn_argv, pin), partial(gthread_argv, pin)
     return [
         Scenario(
             "http-flask-hello",
             "Flask hello on uvicorn (1 process)",
             "req/s",
             [
-                Cell("bridge", uvicorn("flask_bridge"), "/", HELLO),
-                Cell("a2wsgi", uvicorn("flask_a2wsgi"), "/", HELLO),
-                Cell("uvicorn (old WSGIMiddleware)", uvicorn("flask_uvicorn_old"), "/", HELLO),
-                Cell("Flask native on gunicorn gthread", gthread("flask_app"), "/", HELLO),
-                Cell("bare ASGI hello on uvicorn (ceiling)", uvicorn("asgi_hello"), "/", HELLO),
+                Cell("bridge", on_uvicorn("flask_bridge"), "/", HELLO),
+                Cell("a2wsgi", on_uvicorn("flask_a2wsgi"), "/", HELLO),
+                Cell("uvicorn (old WSGIMiddleware)", on_uvicorn("flask_uvicorn_old"), "/", HELLO),
+                Cell("Flask native on gunicorn gthread", on_gthread("flask_app"), "/", HELLO),
+                Cell("bare ASGI hello on uvicorn (ceiling)", on_uvicorn("asgi_hello"), "/", HELLO),
             ],
             "uvicorn (old WSGIMiddleware)",
             "bridge",
@@ -125,15 +136,17 @@ def scenarios(pin: list[str]) -> list[Scenario]:
             "Flask 100 x 1 KiB stream on uvicorn (1 process)",
             "streams/s",
             [
-                Cell("bridge", uvicorn("flask_bridge"), "/stream", STREAM),
-                Cell("a2wsgi", uvicorn("flask_a2wsgi"), "/stream", STREAM),
+                Cell("bridge", on_uvicorn("flask_bridge"), "/stream", STREAM),
+                Cell("a2wsgi", on_uvicorn("flask_a2wsgi"), "/stream", STREAM),
                 Cell(
                     "uvicorn (old WSGIMiddleware)",
-                    uvicorn("flask_uvicorn_old"),
+                    on_uvicorn("flask_uvicorn_old"),
                     "/stream",
                     STREAM,
                 ),
-                Cell("Flask native on gunicorn gthread", gthread("flask_app"), "/stream", STREAM),
+                Cell(
+                    "Flask native on gunicorn gthread", on_gthread("flask_app"), "/stream", STREAM
+                ),
             ],
             "Flask native on gunicorn gthread",
             "bridge",
@@ -145,10 +158,10 @@ def scenarios(pin: list[str]) -> list[Scenario]:
             "FastAPI hello on gunicorn gthread (1 worker, 8 threads)",
             "req/s",
             [
-                Cell("bridge (per-thread)", gthread("fastapi_bridge"), "/", FASTAPI_HELLO),
-                Cell("a2wsgi", gthread("fastapi_a2wsgi"), "/", FASTAPI_HELLO),
-                Cell("FastAPI native on uvicorn", uvicorn("fastapi_app"), "/", FASTAPI_HELLO),
-                Cell("bare WSGI hello on gthread (ceiling)", gthread("wsgi_hello"), "/", HELLO),
+                Cell("bridge (per-thread)", on_gthread("fastapi_bridge"), "/", FASTAPI_HELLO),
+                Cell("a2wsgi", on_gthread("fastapi_a2wsgi"), "/", FASTAPI_HELLO),
+                Cell("FastAPI native on uvicorn", on_uvicorn("fastapi_app"), "/", FASTAPI_HELLO),
+                Cell("bare WSGI hello on gthread (ceiling)", on_gthread("wsgi_hello"), "/", HELLO),
             ],
             "a2wsgi",
             "bridge (per-thread)",
@@ -160,9 +173,9 @@ def scenarios(pin: list[str]) -> list[Scenario]:
             "FastAPI 100 x 1 KiB stream on gunicorn gthread (1 worker, 8 threads)",
             "streams/s",
             [
-                Cell("bridge (per-thread)", gthread("fastapi_bridge"), "/stream", STREAM),
-                Cell("a2wsgi", gthread("fastapi_a2wsgi"), "/stream", STREAM),
-                Cell("FastAPI native on uvicorn", uvicorn("fastapi_app"), "/stream", STREAM),
+                Cell("bridge (per-thread)", on_gthread("fastapi_bridge"), "/stream", STREAM),
+                Cell("a2wsgi", on_gthread("fastapi_a2wsgi"), "/stream", STREAM),
+                Cell("FastAPI native on uvicorn", on_uvicorn("fastapi_app"), "/stream", STREAM),
             ],
             "a2wsgi",
             "bridge (per-thread)",
@@ -251,6 +264,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seconds", type=int, help="per measured window (default 3; quick 1)")
     parser.add_argument("--repeats", type=int, help="rounds (default 3; quick 1)")
     parser.add_argument("--client", choices=("wrk", "python"), default="wrk")
+    parser.add_argument("--connections", type=int, default=LOAD_CONNECTIONS, help="default 64")
     parser.add_argument("--no-pin", action="store_true", help="let every process use every CPU")
     return parser.parse_args()
 
@@ -271,16 +285,16 @@ def main() -> None:
     client: loadgen.Wrk | loadgen.PythonClient
     if args.client == "wrk":
         wrk = loadgen.find_wrk()
-        client = loadgen.Wrk(wrk, CONNECTIONS, client_cpus)
+        client = loadgen.Wrk(wrk, args.connections, client_cpus)
         generator = f"{loadgen.wrk_version(wrk)}, {client.settings()}"
     else:
-        client = loadgen.PythonClient(CONNECTIONS, client_cpus)
+        client = loadgen.PythonClient(args.connections, client_cpus)
         generator = client.settings()
     report_stamp = stamp.stamp(generator)
     report: dict[str, Any] = {
         "machine": f"{report_stamp['python']}, {os.cpu_count()} CPUs",
         "client": args.client,
-        "connections": CONNECTIONS,
+        "connections": args.connections,
         "pinning": pinning_note(client_cpus, server_cpus),
         "budget_s": seconds,
         "warmup_s": warmup,

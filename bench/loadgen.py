@@ -153,10 +153,15 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[int, int, bool]:
 
 
 async def hammer(
-    port: int, path: str, expect: int, seconds: float, connections: int
+    port: int,
+    path: str,
+    expect: int,
+    seconds: float,
+    limit: int = MAX_REQUESTS,
+    connections: int = 16,
 ) -> list[float]:
-    """``connections`` keep-alive clients until ``seconds`` pass or ``MAX_REQUESTS`` responses
-    came; returns each response's latency."""
+    """``connections`` keep-alive clients until ``seconds`` pass or ``limit`` responses came;
+    returns each response's latency."""
     request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
     deadline = time.perf_counter() + seconds
     latencies: list[float] = []
@@ -164,7 +169,7 @@ async def hammer(
     async def client() -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         try:
-            while len(latencies) < MAX_REQUESTS and time.perf_counter() < deadline:
+            while len(latencies) < limit and time.perf_counter() < deadline:
                 sent = time.perf_counter()
                 writer.write(request)
                 status, size, keep = await read_response(reader)
@@ -200,7 +205,7 @@ class PythonClient:
     def measure(self, port: int, path: str, expect: int, seconds: float) -> Window:
         cpu = time.process_time()
         started = time.perf_counter()
-        latencies = asyncio.run(hammer(port, path, expect, seconds, self.connections))
+        latencies = asyncio.run(hammer(port, path, expect, seconds, connections=self.connections))
         wall = time.perf_counter() - started
         return Window(
             rate=len(latencies) / wall,
