@@ -65,7 +65,9 @@ def git_commit() -> str:
         return out.stdout.strip()
 
     commit = git("rev-parse", "--short", "HEAD") or "unknown"
-    dirty = git("status", "--porcelain", "--untracked-files=no", "--", "bridge", "bench")
+    dirty = git(
+        "status", "--porcelain", "--untracked-files=no", "--", "bridge", "bench", ":!bench/results"
+    )
     return commit + ("+dirty" if dirty else "")
 
 
