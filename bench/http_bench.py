@@ -1,7 +1,7 @@
 """bridge against its peers over real HTTP on 127.0.0.1, driven by wrk: req/s, latency, ratios.
 
-    .venv/bin/python -m bench.http_bench --json bench/results/http.json   # full run, ~4 min
-    .venv/bin/python -m bench.http_bench --quick                          # smoke run, ~40 s
+    .venv/bin/python -m bench.http_bench --json bench/results/http.json   # full run, ~3 min
+    .venv/bin/python -m bench.http_bench --quick                          # smoke run, ~30 s
     .venv/bin/python -m bench.http_bench --client python                  # without wrk
 
 Each cell is one real server process (uvicorn, or gunicorn gthread with one worker) serving one

@@ -57,7 +57,7 @@ def find_wrk() -> str:
     if found is None:
         sys.exit(
             "bench.http_bench needs wrk: `sudo apt-get install wrk` "
-            "(or run with --client python, a slower client on the same CPUs)"
+            "(or run with --client python, a slower client)"
         )
     return found
 
