@@ -47,6 +47,31 @@ def summarise(scenario: Any, bin_dir: Path) -> dict[str, Any]:
     }
 
 
+def busy(adapter: dict[str, Any]) -> float:
+    """How busy the server kept its core in the best round: rate x CPU per response. Under
+    ``BUSY`` the cell was limited by something else (the client, the machine, the server
+    waiting on itself), and its rate says less about the server's cost."""
+    return float(adapter["best"] * adapter["server_cpu_us"] / 1e6)
+
+
+BUSY = 0.9
+
+
+def idle_note(results: list[dict[str, Any]]) -> str:
+    idle = [
+        f"{r['title']}: {a['name']} ({busy(a):.0%})"
+        for r in results
+        for a in r["adapters"]
+        if busy(a) < BUSY
+    ]
+    if not idle:
+        return (
+            f"Every cell kept its server's core at least {BUSY:.0%} busy in its best round "
+            "(rate × server CPU per response): each row measures the server, not the client."
+        )
+    return f"Server core under {BUSY:.0%} busy (a limit other than the server): " + "; ".join(idle)
+
+
 def text_table(result: dict[str, Any]) -> str:
     rows = [
         f"{result['title']}  [{result['unit']}, ratio vs {result['baseline']}]",
@@ -57,6 +82,7 @@ def text_table(result: dict[str, Any]) -> str:
         rows.append(
             f"  {a['name']:<38}{a['best']:>9,.0f}{a['median']:>10,.0f}{a['p50_ms']:>8.2f}"
             f"{a['p99_ms']:>8.2f}{a['server_cpu_us']:>8,.0f}{a['ratio']:>7.2f}x"
+            + ("" if busy(a) >= BUSY else f"  (server core {busy(a):.0%} busy)")
         )
     verdict = "(no SPEC target)"
     if result["target"] is not None:
@@ -106,4 +132,5 @@ def markdown(report: dict[str, Any]) -> str:
                 f"{a['p50_ms']:.2f} | {a['p99_ms']:.2f} | {a['server_cpu_us']:,.0f} | {ratio} | "
                 f"{target} |"
             )
+    lines += ["", idle_note(report["results"])]
     return "\n".join(lines) + "\n"

@@ -68,3 +68,14 @@ def test_quick_run_writes_the_tables_and_the_chart(tmp_path: Path) -> None:
     assert "| FastAPI 100 x 1 KiB stream" in table
     assert "Load generator: wrk" in table
     assert "<svg" in (tmp_path / "http_chart.svg").read_text()
+
+
+def test_a_cell_whose_server_idles_is_flagged() -> None:
+    from bench.http_report import idle_note
+
+    busy = {"name": "busy", "best": 1000.0, "server_cpu_us": 990.0}
+    idle = {"name": "idle", "best": 1000.0, "server_cpu_us": 420.0}
+    assert "measures the server" in idle_note([{"title": "t", "adapters": [busy]}])
+    note = idle_note([{"title": "t", "adapters": [busy, idle]}])
+    assert "idle (42%)" in note
+    assert "busy (" not in note
