@@ -78,4 +78,4 @@ def test_a_cell_whose_server_idles_is_flagged() -> None:
     assert "measures the server" in idle_note([{"title": "t", "adapters": [busy]}])
     note = idle_note([{"title": "t", "adapters": [busy, idle]}])
     assert "idle (42%)" in note
-    assert "busy (" not in note
+    assert "t: busy" not in note
