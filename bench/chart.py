@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import sys
+import textwrap
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,9 @@ def ratio_label(ratio: float) -> str:
 
 def svg(report: dict[str, Any]) -> str:
     results = report["results"]
-    height = TOP + sum(TITLE_H + ROW_H * len(r["adapters"]) + GAP for r in results) + 40
+    notes = subtitles(report)
+    top = TOP + 15 * (len(notes) - 1)
+    height = top + sum(TITLE_H + ROW_H * len(r["adapters"]) + GAP for r in results) + 40
     width = LABEL_W + PLOT_W + RIGHT_W
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
@@ -65,14 +68,15 @@ def svg(report: dict[str, Any]) -> str:
         f'<rect width="{width}" height="{height}" fill="#ffffff"/>',
         f'<text x="12" y="22" font-size="16" font-weight="bold">bridge vs peers, {where(report)}: '
         "rate ÷ baseline (log scale)</text>",
-        f'<text x="12" y="40" fill="#555">{escape(subtitle(report))}</text>',
     ]
+    for i, note in enumerate(notes):
+        out.append(f'<text x="12" y="{40 + 15 * i}" fill="#555">{escape(note)}</text>')
     bottom = height - 34
     for exponent in range(LOG_MIN, LOG_MAX + 1):
         x = x_of(10.0**exponent)
         stroke = "#444" if exponent == 0 else "#dddddd"
         out.append(
-            f'<line x1="{x:.1f}" y1="{TOP - 8}" x2="{x:.1f}" y2="{bottom}" stroke="{stroke}"/>'
+            f'<line x1="{x:.1f}" y1="{top - 8}" x2="{x:.1f}" y2="{bottom}" stroke="{stroke}"/>'
         )
         out.append(
             f'<text x="{x:.1f}" y="{bottom + 16}" text-anchor="middle" fill="#444">'
@@ -82,7 +86,7 @@ def svg(report: dict[str, Any]) -> str:
         f'<text x="{LABEL_W + PLOT_W / 2:.0f}" y="{bottom + 30}" text-anchor="middle" '
         'fill="#444">ops/s ÷ the baseline of its scenario (baseline = 1×)</text>'
     )
-    y = TOP
+    y = top
     for result in results:
         out.extend(group(result, y))
         y += TITLE_H + ROW_H * len(result["adapters"]) + GAP
@@ -96,15 +100,23 @@ def over_http(report: dict[str, Any]) -> bool:
 
 def where(report: dict[str, Any]) -> str:
     if over_http(report):
-        return f"over HTTP on 127.0.0.1 ({report['connections']} connections)"
+        client = "wrk" if report.get("client", "wrk") == "wrk" else "a Python client"
+        return f"over HTTP on 127.0.0.1 ({client}, {report['connections']} connections)"
     return "in process"
 
 
-def subtitle(report: dict[str, Any]) -> str:
-    return (
+def subtitles(report: dict[str, Any]) -> list[str]:
+    first = (
         f"{report['machine']}; best of {report['repeats']} × {report['budget_s']:g} s per cell; "
         "dashed line = SPEC target for bridge"
     )
+    if "stamp" not in report:
+        return [first]
+    from bench.stamp import lines
+
+    first = f"{report['pinning']}; best of {report['repeats']} × {report['budget_s']:g} s per cell"
+    stamp = (textwrap.wrap(line.replace("`", ""), 135) for line in lines(report["stamp"]))
+    return [first, *(part for wrapped in stamp for part in wrapped)]
 
 
 def group(result: dict[str, Any], top: float) -> list[str]:

@@ -1,49 +1,66 @@
-"""bridge against its peers over real HTTP on 127.0.0.1, same process count: req/s and ratios.
+"""bridge against its peers over real HTTP on 127.0.0.1, driven by wrk: req/s, latency, ratios.
 
-    .venv/bin/python -m bench.http_bench            # full run, about three minutes
-    .venv/bin/python -m bench.http_bench --quick    # smoke run, about a minute
-    .venv/bin/python -m bench.http_bench --json bench/results/http.json
+    .venv/bin/python -m bench.http_bench --json bench/results/http.json   # full run, ~3 min
+    .venv/bin/python -m bench.http_bench --quick                          # smoke run, ~30 s
+    .venv/bin/python -m bench.http_bench --client python                  # without wrk
 
 Each cell is one real server process (uvicorn, or gunicorn gthread with one worker) serving one
-app from ``bench.http_apps``. All servers of a scenario start together and idle while another
-is measured; rounds are interleaved (every cell once per round) and each cell's best round is
-kept. The load generator is this process: ``CONNECTIONS`` keep-alive connections on one asyncio
-loop, raw sockets and a minimal HTTP/1.1 response parser (Content-Length and chunked), every
-response checked for status 200 and its body size. Each cell is bounded in requests and time.
+app from ``bench.http_apps``, pinned to one CPU; the load generator (``bench.loadgen``: wrk with
+one thread and ``LOAD_CONNECTIONS`` keep-alive connections) is pinned to another. All servers of a
+scenario start together and idle while another is measured. Each cell is checked once (status
+200, exact body size), warmed up, then measured in rounds: every cell once per round, the order
+rotated each round, and each cell's best round kept. wrk checks every response too.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import http.client
 import json
 import os
-import platform
 import sys
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from functools import partial
+from importlib.util import find_spec
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bench.http_report import markdown, method, summarise, text_table
+from bench.loadgen import hammer, percentile
+
 if TYPE_CHECKING:
+    from bench.loadgen import PythonClient, Window, Wrk
     from tests.servers import Server
 
 ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
 
-CONNECTIONS = 16
-MAX_REQUESTS = 50_000  # per measured window: a runaway fast cell still ends
+# 64 keep-alive connections: enough that gunicorn gthread keeps its core busy (with 16, its bare
+# hello left it idle half the time, between its poller and its 8 threads), the same for every cell.
+LOAD_CONNECTIONS = 64
+CONNECTIONS = 16  # bench.def_endpoints's Python client
 HELLO = len(b"Hello, world!")
 FASTAPI_HELLO = len(b'{"message":"Hello, world!"}')
 STREAM = 100 * 1024
+# uvicorn picks httptools and uvloop when they are installed; naming them makes the choice visible
+# in every cell's command (and the same for every adapter).
+UVICORN_FAST = find_spec("httptools") is not None and find_spec("uvloop") is not None
+
+# bench.chart writes http.md with markdown; bench.def_endpoints and bench.slow_clients use the
+# Python client (hammer) and uvicorn's command line from here.
+__all__ = ["CONNECTIONS", "hammer", "markdown", "percentile", "uvicorn"]
 
 
-def uvicorn(app: str) -> list[str]:
+def uvicorn_argv(pin: list[str], app: str) -> list[str]:
     return [
-        "uvicorn",
+        *pin,
+        str(BIN / "uvicorn"),
         "--host=127.0.0.1",
         "--port={port}",
         "--interface=asgi3",
+        *(["--http=httptools", "--loop=uvloop"] if UVICORN_FAST else ["--http=h11"]),
         "--lifespan=off",  # the same for every adapter; uvicorn's old middleware has none
         "--no-access-log",
         "--log-level=warning",
@@ -51,9 +68,15 @@ def uvicorn(app: str) -> list[str]:
     ]
 
 
-def gthread(app: str) -> list[str]:
+def uvicorn(app: str) -> list[str]:
+    """uvicorn's command line for ``app``, not pinned (for bench.slow_clients)."""
+    return uvicorn_argv([], app)
+
+
+def gthread_argv(pin: list[str], app: str) -> list[str]:
     return [
-        "gunicorn",
+        *pin,
+        str(BIN / "gunicorn"),
         "--bind=127.0.0.1:{port}",
         "--workers=1",
         "--worker-class=gthread",
@@ -70,8 +93,8 @@ class Cell:
     path: str
     expect: int  # body bytes of every response
     server: Server | None = None
-    rates: list[float] = field(default_factory=list)
-    latencies: list[float] = field(default_factory=list)  # of the best round, seconds
+    windows: list[Window] = field(default_factory=list)
+    cpu_us: list[float] = field(default_factory=list)  # server CPU per response, per window
 
 
 @dataclass
@@ -88,18 +111,19 @@ class Scenario:
     peers: tuple[str, ...] = ()
 
 
-def scenarios() -> list[Scenario]:
+def scenarios(pin: list[str]) -> list[Scenario]:
+    on_uvicorn, on_gthread = partial(uvicorn_argv, pin), partial(gthread_argv, pin)
     return [
         Scenario(
             "http-flask-hello",
             "Flask hello on uvicorn (1 process)",
             "req/s",
             [
-                Cell("bridge", uvicorn("flask_bridge"), "/", HELLO),
-                Cell("a2wsgi", uvicorn("flask_a2wsgi"), "/", HELLO),
-                Cell("uvicorn (old WSGIMiddleware)", uvicorn("flask_uvicorn_old"), "/", HELLO),
-                Cell("Flask native on gunicorn gthread", gthread("flask_app"), "/", HELLO),
-                Cell("bare ASGI hello on uvicorn (ceiling)", uvicorn("asgi_hello"), "/", HELLO),
+                Cell("bridge", on_uvicorn("flask_bridge"), "/", HELLO),
+                Cell("a2wsgi", on_uvicorn("flask_a2wsgi"), "/", HELLO),
+                Cell("uvicorn (old WSGIMiddleware)", on_uvicorn("flask_uvicorn_old"), "/", HELLO),
+                Cell("Flask native on gunicorn gthread", on_gthread("flask_app"), "/", HELLO),
+                Cell("bare ASGI hello on uvicorn (ceiling)", on_uvicorn("asgi_hello"), "/", HELLO),
             ],
             "uvicorn (old WSGIMiddleware)",
             "bridge",
@@ -112,15 +136,17 @@ def scenarios() -> list[Scenario]:
             "Flask 100 x 1 KiB stream on uvicorn (1 process)",
             "streams/s",
             [
-                Cell("bridge", uvicorn("flask_bridge"), "/stream", STREAM),
-                Cell("a2wsgi", uvicorn("flask_a2wsgi"), "/stream", STREAM),
+                Cell("bridge", on_uvicorn("flask_bridge"), "/stream", STREAM),
+                Cell("a2wsgi", on_uvicorn("flask_a2wsgi"), "/stream", STREAM),
                 Cell(
                     "uvicorn (old WSGIMiddleware)",
-                    uvicorn("flask_uvicorn_old"),
+                    on_uvicorn("flask_uvicorn_old"),
                     "/stream",
                     STREAM,
                 ),
-                Cell("Flask native on gunicorn gthread", gthread("flask_app"), "/stream", STREAM),
+                Cell(
+                    "Flask native on gunicorn gthread", on_gthread("flask_app"), "/stream", STREAM
+                ),
             ],
             "Flask native on gunicorn gthread",
             "bridge",
@@ -132,10 +158,10 @@ def scenarios() -> list[Scenario]:
             "FastAPI hello on gunicorn gthread (1 worker, 8 threads)",
             "req/s",
             [
-                Cell("bridge (per-thread)", gthread("fastapi_bridge"), "/", FASTAPI_HELLO),
-                Cell("a2wsgi", gthread("fastapi_a2wsgi"), "/", FASTAPI_HELLO),
-                Cell("FastAPI native on uvicorn", uvicorn("fastapi_app"), "/", FASTAPI_HELLO),
-                Cell("bare WSGI hello on gthread (ceiling)", gthread("wsgi_hello"), "/", HELLO),
+                Cell("bridge (per-thread)", on_gthread("fastapi_bridge"), "/", FASTAPI_HELLO),
+                Cell("a2wsgi", on_gthread("fastapi_a2wsgi"), "/", FASTAPI_HELLO),
+                Cell("FastAPI native on uvicorn", on_uvicorn("fastapi_app"), "/", FASTAPI_HELLO),
+                Cell("bare WSGI hello on gthread (ceiling)", on_gthread("wsgi_hello"), "/", HELLO),
             ],
             "a2wsgi",
             "bridge (per-thread)",
@@ -147,9 +173,9 @@ def scenarios() -> list[Scenario]:
             "FastAPI 100 x 1 KiB stream on gunicorn gthread (1 worker, 8 threads)",
             "streams/s",
             [
-                Cell("bridge (per-thread)", gthread("fastapi_bridge"), "/stream", STREAM),
-                Cell("a2wsgi", gthread("fastapi_a2wsgi"), "/stream", STREAM),
-                Cell("FastAPI native on uvicorn", uvicorn("fastapi_app"), "/stream", STREAM),
+                Cell("bridge (per-thread)", on_gthread("fastapi_bridge"), "/stream", STREAM),
+                Cell("a2wsgi", on_gthread("fastapi_a2wsgi"), "/stream", STREAM),
+                Cell("FastAPI native on uvicorn", on_uvicorn("fastapi_app"), "/stream", STREAM),
             ],
             "a2wsgi",
             "bridge (per-thread)",
@@ -159,208 +185,132 @@ def scenarios() -> list[Scenario]:
     ]
 
 
-# -- the load generator ---------------------------------------------------------------------------
+# -- running -------------------------------------------------------------------------------------
 
 
-class BadResponse(Exception):
-    pass
+def check_once(cell: Cell, port: int) -> None:
+    """One response by hand before anything is timed: status 200 and the exact body size."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("GET", cell.path)
+        response = conn.getresponse()
+        body = response.read()
+    finally:
+        conn.close()
+    if response.status != 200 or len(body) != cell.expect:
+        raise RuntimeError(
+            f"{cell.name} GET {cell.path}: {response.status}, {len(body)} bytes "
+            f"(want 200, {cell.expect})"
+        )
 
 
-async def read_response(reader: asyncio.StreamReader) -> tuple[int, int, bool]:
-    """One HTTP/1.1 response: (status, body bytes, whether the server keeps the connection)."""
-    head = await reader.readuntil(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split(" ", 2)[1])
-    headers = {}
-    for line in lines[1:]:
-        if line:
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip().lower()
-    keep = headers.get("connection") != "close"
-    if "content-length" in headers:
-        size = int(headers["content-length"])
-        await reader.readexactly(size)
-        return status, size, keep
-    if headers.get("transfer-encoding") != "chunked":
-        raise BadResponse(f"neither Content-Length nor chunked: {headers}")
-    size = 0
-    while True:
-        length = int((await reader.readline()).split(b";", 1)[0], 16)
-        if length == 0:
-            while (await reader.readline()) not in (b"\r\n", b""):
-                pass  # trailers
-            return status, size, keep
-        await reader.readexactly(length + 2)
-        size += length
+def measure(cell: Cell, client: Wrk | PythonClient, seconds: float) -> None:
+    from bench.stamp import tree_cpu_seconds
+
+    assert cell.server is not None
+    cpu = tree_cpu_seconds(cell.server.proc.pid)
+    window = client.measure(cell.server.port, cell.path, cell.expect, seconds)
+    cpu = tree_cpu_seconds(cell.server.proc.pid) - cpu
+    cell.windows.append(window)
+    cell.cpu_us.append(cpu / max(window.responses, 1) * 1e6)
 
 
-async def hammer(port: int, path: str, expect: int, seconds: float, limit: int) -> list[float]:
-    """``CONNECTIONS`` keep-alive clients until ``seconds`` pass or ``limit`` responses came;
-    returns each response's latency."""
-    request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
-    deadline = time.perf_counter() + seconds
-    latencies: list[float] = []
-
-    async def client() -> None:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        try:
-            while len(latencies) < limit and time.perf_counter() < deadline:
-                sent = time.perf_counter()
-                writer.write(request)
-                status, size, keep = await read_response(reader)
-                latencies.append(time.perf_counter() - sent)
-                if status != 200 or size != expect:
-                    raise BadResponse(f"GET {path}: {status}, {size} bytes (want 200, {expect})")
-                if not keep:
-                    writer.close()
-                    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        finally:
-            writer.close()
-
-    await asyncio.gather(*(client() for _ in range(CONNECTIONS)))
-    return latencies
-
-
-def measure(cell: Cell, budget: float, warmup: float) -> tuple[float, list[float]]:
-    if cell.server is None:
-        raise RuntimeError(f"{cell.name}: server not started")
-    port = cell.server.port
-    asyncio.run(hammer(port, cell.path, cell.expect, warmup, MAX_REQUESTS))
-    started = time.perf_counter()
-    latencies = asyncio.run(hammer(port, cell.path, cell.expect, budget, MAX_REQUESTS))
-    return len(latencies) / (time.perf_counter() - started), latencies
-
-
-# -- running and reporting -----------------------------------------------------------------------
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else 0.0
-
-
-def run(scenario: Scenario, budget: float, warmup: float, repeats: int) -> dict[str, Any]:
+def run(
+    scenario: Scenario, client: Wrk | PythonClient, seconds: float, warmup: float, repeats: int
+) -> dict[str, Any]:
     from tests.servers import serve  # here: a run as a file puts the project root on sys.path
 
+    cells = scenario.cells
     with ExitStack() as stack:
-        for cell in scenario.cells:
-            cell.server = stack.enter_context(serve(cell.argv, timeout=30))
-        for _ in range(repeats):
-            for cell in scenario.cells:
-                rate, latencies = measure(cell, budget, warmup)
-                if not cell.rates or rate > max(cell.rates):
-                    cell.latencies = latencies
-                cell.rates.append(rate)
-    best = {cell.name: max(cell.rates) for cell in scenario.cells}
-    if scenario.peers:
-        scenario.baseline = max(scenario.peers, key=best.__getitem__)
-    base = best[scenario.baseline]
-    ratio = best[scenario.subject] / base
-    return {
-        "key": scenario.key,
-        "title": scenario.title,
-        "unit": scenario.unit,
-        "baseline": scenario.baseline,
-        "subject": scenario.subject,
-        "target": scenario.target,
-        "target_note": scenario.note,
-        "ratio": ratio,
-        "met": None if scenario.target is None else ratio >= scenario.target,
-        "adapters": [
-            {
-                "name": cell.name,
-                "command": " ".join(cell.argv).replace("={port}", "=PORT"),
-                "best": best[cell.name],
-                "runs": cell.rates,
-                "ratio": best[cell.name] / base,
-                "p50_ms": percentile(cell.latencies, 0.5) * 1e3,
-                "p99_ms": percentile(cell.latencies, 0.99) * 1e3,
-            }
-            for cell in scenario.cells
-        ],
-    }
+        for cell in cells:
+            cell.server = stack.enter_context(serve(cell.argv, timeout=60))
+        for cell in cells:
+            assert cell.server is not None
+            check_once(cell, cell.server.port)
+            if warmup:
+                client.measure(cell.server.port, cell.path, cell.expect, warmup)
+        for round_ in range(repeats):
+            shift = round_ % len(cells)  # each round starts one cell later
+            for cell in cells[shift:] + cells[:shift]:
+                measure(cell, client, seconds)
+    return summarise(scenario, BIN)
 
 
-def text_table(result: dict[str, Any]) -> str:
-    rows = [
-        f"{result['title']}  [{result['unit']}, ratio vs {result['baseline']}]",
-        f"  {'server + adapter':<36}{'ops/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'ratio':>9}",
-    ]
-    for a in result["adapters"]:
-        rows.append(
-            f"  {a['name']:<36}{a['best']:>10,.0f}{a['p50_ms']:>9.2f}{a['p99_ms']:>9.2f}"
-            f"{a['ratio']:>8.2f}x"
-        )
-    verdict = "(no SPEC target)"
-    if result["target"] is not None:
-        word = "met" if result["met"] else "MISSED"
-        verdict = f"SPEC >= {result['target']:g}x ({result['target_note']}): {word}"
-    rows.append(f"  -> {result['subject']}: {result['ratio']:.2f}x  {verdict}")
-    return "\n".join(rows)
+# -- the command ----------------------------------------------------------------------------------
 
 
-def markdown(report: dict[str, Any]) -> str:
-    lines = [
-        f"Over HTTP on 127.0.0.1, one server process each (gunicorn: 1 worker, 8 threads); "
-        f"{report['connections']} keep-alive connections from a Python client in the same "
-        f"machine; {report['machine']}; best of {report['repeats']} x {report['budget_s']:g} s "
-        "per cell; ratios within this one run.",
-        "",
-        "| scenario | server + adapter | ops/s | p50 ms | p99 ms | ratio | SPEC target |",
-        "| --- | --- | ---: | ---: | ---: | ---: | --- |",
-    ]
-    for result in report["results"]:
-        for i, a in enumerate(result["adapters"]):
-            title = f"{result['title']} ({result['unit']})" if i == 0 else ""
-            ratio = f"{a['ratio']:.2f}×"
-            target = ""
-            if a["name"] == result["baseline"]:
-                ratio = "1× (baseline)"
-            elif a["name"] == result["subject"]:
-                ratio = f"**{ratio}**"
-                if result["target"] is not None:
-                    word = "met" if result["met"] else "**MISSED**"
-                    target = f"≥ {result['target']:g}× {word}"
-            lines.append(
-                f"| {title} | {a['name']} | {a['best']:,.0f} | {a['p50_ms']:.2f} | "
-                f"{a['p99_ms']:.2f} | {ratio} | {target} |"
-            )
-    return "\n".join(lines) + "\n"
+def cpus(pin: bool) -> tuple[set[int] | None, set[int] | None]:
+    """(the load generator's CPUs, the servers' CPUs): one each, apart, when there are two."""
+    mine = sorted(os.sched_getaffinity(0))
+    if not pin or len(mine) < 2:
+        return None, None
+    return {mine[0]}, {mine[1]}
+
+
+def pinning_note(client_cpus: set[int] | None, server_cpus: set[int] | None) -> str:
+    if not client_cpus or not server_cpus:
+        return "not pinned: the load generator and the server share every CPU"
+    return (
+        f"the server pinned to CPU {min(server_cpus)} (taskset: all its processes and threads), "
+        f"the load generator to CPU {min(client_cpus)}"
+    )
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1 round of 1 s, no warm-up")
+    parser.add_argument("--json", type=Path, help="write results (and a chart and .md)")
+    parser.add_argument("--only", default="", help="comma-separated scenario keys")
+    parser.add_argument("--seconds", type=int, help="per measured window (default 3; quick 1)")
+    parser.add_argument("--repeats", type=int, help="rounds (default 3; quick 1)")
+    parser.add_argument("--client", choices=("wrk", "python"), default="wrk")
+    parser.add_argument("--connections", type=int, default=LOAD_CONNECTIONS, help="default 64")
+    parser.add_argument("--no-pin", action="store_true", help="let every process use every CPU")
+    return parser.parse_args()
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="0.6 s cells (default 2 s)")
-    parser.add_argument(
-        "--json", type=Path, default=None, help="write results (and a chart and .md)"
-    )
-    parser.add_argument("--only", default="", help="comma-separated scenario keys")
-    parser.add_argument("--repeats", type=int, default=None, help="rounds (default 3; quick 2)")
-    args = parser.parse_args()
-    budget, warmup = (0.6, 0.2) if args.quick else (2.0, 0.4)
-    repeats = args.repeats or (2 if args.quick else 3)
+    from bench import loadgen, stamp
+
+    args = parse_args()
+    seconds = args.seconds or (1 if args.quick else 3)
+    warmup = 0 if args.quick else 1
+    repeats = args.repeats or (1 if args.quick else 3)
     wanted = {key for key in args.only.split(",") if key}
-    chosen = [s for s in scenarios() if not wanted or s.key in wanted]
-    machine = (
-        f"{platform.python_implementation()} {platform.python_version()} on "
-        f"{platform.machine()}, {os.cpu_count()} CPUs"
-    )
-    print(f"bench.http_bench: {machine}; {budget:g} s x best of {repeats}\n", flush=True)
+    client_cpus, server_cpus = cpus(not args.no_pin)
+    pin = ["/usr/bin/env", "taskset", "-c", str(min(server_cpus))] if server_cpus else []
+    chosen = [s for s in scenarios(pin) if not wanted or s.key in wanted]
+    if not chosen:
+        sys.exit(f"no scenario among {sorted(s.key for s in scenarios(pin))}")
+    client: loadgen.Wrk | loadgen.PythonClient
+    if args.client == "wrk":
+        wrk = loadgen.find_wrk()
+        client = loadgen.Wrk(wrk, args.connections, client_cpus)
+        generator = f"{loadgen.wrk_version(wrk)}, {client.settings()}"
+    else:
+        client = loadgen.PythonClient(args.connections, client_cpus)
+        generator = client.settings()
+    report_stamp = stamp.stamp(generator)
+    report: dict[str, Any] = {
+        "machine": f"{report_stamp['python']}, {os.cpu_count()} CPUs",
+        "client": args.client,
+        "connections": args.connections,
+        "pinning": pinning_note(client_cpus, server_cpus),
+        "budget_s": seconds,
+        "warmup_s": warmup,
+        "repeats": repeats,
+        "stamp": report_stamp,
+    }
+    print(f"bench.http_bench: {method(report)}", *stamp.lines(report_stamp), "", sep="\n")
     began = time.perf_counter()
     results = []
     for scenario in chosen:
-        results.append(run(scenario, budget, warmup, repeats))
+        results.append(run(scenario, client, seconds, warmup, repeats))
         print(text_table(results[-1]) + "\n", flush=True)
-    report = {
-        "machine": machine,
-        "connections": CONNECTIONS,
-        "budget_s": budget,
-        "warmup_s": warmup,
-        "repeats": repeats,
-        "elapsed_s": round(time.perf_counter() - began, 1),
-        "results": results,
-    }
-    print(f"total {report['elapsed_s']} s")
+    stamp.finish(report_stamp, time.perf_counter() - began)
+    report["elapsed_s"] = report_stamp["elapsed_s"]
+    report["results"] = results
+    print(f"total {report['elapsed_s']} s; load average {report_stamp['load_after']}")
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2) + "\n")
