@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import gc
 import inspect
 import io
@@ -351,8 +352,14 @@ def wsgi_to_asgi_adapters() -> dict[str, Callable[[Any], Any]]:
             warnings.simplefilter("ignore", DeprecationWarning)
             return WSGIMiddleware(app)
 
+    def on_thread_pool_executor(app: Any) -> Any:
+        # The pool bridge ran on before its own (issue 8): the same adapter, the old executor.
+        pool = concurrent.futures.ThreadPoolExecutor(10, thread_name_prefix="bench-tpe")
+        return bridge.WsgiToAsgi(app, executor=pool)
+
     return {
         "bridge": lambda app: bridge.WsgiToAsgi(app),
+        "bridge on ThreadPoolExecutor": on_thread_pool_executor,
         "a2wsgi": lambda app: a2wsgi.WSGIMiddleware(app),
         "asgiref": lambda app: asgiref.wsgi.WsgiToAsgi(app),
         "uvicorn (old WSGIMiddleware)": uvicorn_old,

@@ -908,3 +908,20 @@ def test_disconnect_is_seen_while_an_unread_body_fills_the_read_ahead() -> None:
 
     run(main())
     assert closed.wait(1), "close() was not called within a second of the disconnect"
+
+
+def test_an_absurd_content_length_is_a_413_under_a_limit_and_harmless_without() -> None:
+    """30 digits: a number, so not a 400; over any max_body_size at once, before a body byte is
+    read; without a limit the app reads what the server delivers (it frames the body)."""
+    ran: list[str] = []
+
+    def app(environ: Environ, start_response: Any) -> list[bytes]:
+        ran.append(environ["CONTENT_LENGTH"])
+        start_response("200 OK", [])
+        return [environ["wsgi.input"].read()]
+
+    headers = [(b"content-length", b"9" * 30)]
+    limited = run(request(WsgiToAsgi(app, max_body_size=10**9), method="POST", headers=headers))
+    assert (limited.status, ran) == (413, [])
+    unlimited = run(request(WsgiToAsgi(app), method="POST", headers=headers, body=b"small"))
+    assert (unlimited.status, unlimited.body, ran) == (200, b"small", ["9" * 30])
