@@ -38,7 +38,7 @@ from typing import Any
 
 import psutil
 
-from bench.http_bench import percentile, read_response
+from bench.loadgen import percentile, read_response
 from bench.soak_apps import CHUNK, HELLO, STREAM_CHUNKS
 
 ROOT = Path(__file__).resolve().parent.parent
