@@ -52,7 +52,7 @@ from ._response import ErrorStream, FileWrapper, ResponseWriter, pathsend_target
 
 logger = logging.getLogger("bridge")
 
-# 10 threads: the ``workers=10`` of a2wsgi's, Starlette's and uvicorn's WSGIMiddleware, so a
+# 10 threads: the ``workers=10`` of a2wsgi's and uvicorn's WSGIMiddleware, so a
 # drop-in switch keeps the same concurrency; WSGI apps mostly wait on I/O, and gunicorn's gthread
 # deployments commonly run 2-4 threads a core.
 DEFAULT_THREADS = 10
