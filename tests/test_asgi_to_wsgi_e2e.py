@@ -316,11 +316,19 @@ def test_demo_sigterm_mid_stream_finishes_it_then_shuts_each_loops_lifespan(
 def test_demo_quick_shutdown_sigint_still_runs_the_lifespan_shutdown(tmp_path: Path) -> None:
     """SIGINT is gunicorn's quick shutdown (SIGQUIT to the workers, which sys.exit at once):
     the worker's interpreter still exits normally, so atexit closes the adapter."""
-    marker = tmp_path / "shutdown"
-    with serve([*GTHREAD, DEMO], env={"BRIDGE_DEMO_SHUTDOWN_MARKER": str(marker)}) as server:
-        pid = worker_pid(server)
-        assert httpx.get(f"{server.url}/state", timeout=10).status_code == 200
-        assert server.stop(signal.SIGINT) == 0
+    # gunicorn's own race: gthread's SIGQUIT handler shuts its ThreadPoolExecutor down from the
+    # signal handler, which deadlocks if the main thread is inside that executor's submit() at
+    # that moment; the worker is then SIGKILLed at the graceful timeout and nothing of Python's
+    # exit runs. Seen about once in 10-15 loaded runs: a second try tells bridge (which would
+    # miss its shutdown every time) from that race.
+    for attempt in range(2):
+        marker = tmp_path / f"shutdown-{attempt}"
+        with serve([*GTHREAD, DEMO], env={"BRIDGE_DEMO_SHUTDOWN_MARKER": str(marker)}) as server:
+            pid = worker_pid(server)
+            assert httpx.get(f"{server.url}/state", timeout=10).status_code == 200
+            assert server.stop(signal.SIGINT) == 0
+        if marker.exists():
+            break
     assert marker.read_text().splitlines() == [f"shutdown {pid}"]
 
 
