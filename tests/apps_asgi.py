@@ -30,6 +30,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, StreamingRespon
 from starlette.routing import Route
 
 from bridge import AsgiToWsgi
+from tests.servers import write_marker
 
 GATE_WAIT = 5.0  # seconds /gate waits for its file before giving up (and saying so)
 
@@ -116,7 +117,7 @@ async def endless(request: Request) -> StreamingResponse:
             ended = type(exc).__name__
             raise
         finally:
-            marker.write_text(ended)
+            write_marker(marker, ended)
 
     return StreamingResponse(ticks(), media_type="text/plain")
 
@@ -133,7 +134,7 @@ async def consume(request: Request) -> PlainTextResponse:
         ended = type(exc).__name__
         raise
     finally:
-        marker.write_text(f"{ended} {size}")
+        write_marker(marker, f"{ended} {size}")
     return PlainTextResponse(str(size))
 
 
@@ -168,7 +169,7 @@ async def later(request: Request) -> PlainTextResponse:
 
     async def work() -> None:
         await asyncio.sleep(0.2)
-        marker.write_text("done")
+        write_marker(marker, "done")
 
     return PlainTextResponse("queued", background=BackgroundTask(work))
 

@@ -20,6 +20,7 @@ from fastapi.responses import Response, StreamingResponse
 
 from bridge import AsgiToWsgi
 from tests.apps_wsgi import BLOCK, PATTERN
+from tests.servers import write_marker
 
 DIR = Path(os.environ.get("BRIDGE_TEST_DIR", "."))
 
@@ -73,9 +74,9 @@ async def endless(name: str) -> StreamingResponse:
                 yield b"tick\n"
                 await asyncio.sleep(0.01)
         except BaseException as exc:
-            (DIR / name).write_text(type(exc).__name__)
+            write_marker(DIR / name, type(exc).__name__)
             raise
-        (DIR / name).write_text("ran to the end")
+        write_marker(DIR / name, "ran to the end")
 
     return StreamingResponse(ticks(), media_type="text/plain")
 
@@ -120,9 +121,9 @@ async def raw_endless(scope: dict[str, Any], receive: Any, send: Any) -> None:
             await asyncio.sleep(0.01)
     except OSError as exc:
         after = await receive()
-        (DIR / name).write_text(f"{type(exc).__name__} {after['type']}")
+        write_marker(DIR / name, f"{type(exc).__name__} {after['type']}")
         return
-    (DIR / name).write_text("ran to the end")
+    write_marker(DIR / name, "ran to the end")
 
 
 api.mount("/raw", raw_endless)

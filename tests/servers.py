@@ -18,6 +18,14 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
 
+def write_marker(path: Path, text: str) -> None:
+    """For apps that tell a test what happened: all at once (a rename), so a test that sees
+    the file never reads it half written."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(text)
+    os.replace(partial, path)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
