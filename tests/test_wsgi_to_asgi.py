@@ -630,14 +630,16 @@ def test_lifespan_is_answered_and_shuts_the_pool_down() -> None:
 
     async def main() -> None:
         assert (await request(adapter)).status == 200
+        # The pool's threads, started by that request (taken now: they may end at any moment
+        # once the shutdown is answered).
+        pool = [t for t in set(threading.enumerate()) - before if t.name.startswith("bridge-wsgi")]
+        assert pool
         conv = Conversation(adapter, {"type": "lifespan", "asgi": {"version": "3.0"}})
         conv.push({"type": "lifespan.startup"})
         assert (await conv.next())["type"] == "lifespan.startup.complete"
         conv.push({"type": "lifespan.shutdown"})
         assert (await conv.next())["type"] == "lifespan.shutdown.complete"
         await conv.finish()
-        pool = [t for t in set(threading.enumerate()) - before if t.name.startswith("bridge-wsgi")]
-        assert pool
         for thread in pool:  # the pool's threads end once the shutdown is answered
             await asyncio.get_running_loop().run_in_executor(None, thread.join, 5)
         assert not any(t.is_alive() for t in pool)
