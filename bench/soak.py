@@ -123,6 +123,19 @@ async def _hang_up(port: int) -> None:
         writer.close()
 
 
+async def fill_threads(port: int, count: int) -> None:
+    """``count`` requests to ``/pause`` at once: every pool thread the server starts on demand
+    is started before the baseline is taken."""
+
+    async def one() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /pause HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        await asyncio.wait_for(reader.read(), 30)
+        writer.close()
+
+    await asyncio.gather(*(one() for _ in range(count)))
+
+
 async def drive(port: int, requests: int, concurrency: int, cap: float) -> Load:
     """``concurrency`` clients until ``requests`` were made or ``cap`` seconds passed."""
     load = Load()
@@ -319,6 +332,7 @@ def soak(
         warm = asyncio.run(drive(server.port, warmup, concurrency, cap))
         if warm.error_count:
             raise RuntimeError(f"{name}: errors in the warm-up: {warm.errors}\n{server.log()}")
+        asyncio.run(fill_threads(server.port, 2 * concurrency))
         stats_before, _ = stats(server.port)
         time.sleep(0.5)  # the warm-up's connections close
         before = sample(process)

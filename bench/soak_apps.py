@@ -111,6 +111,8 @@ async def _repeat_async(chunk: bytes, count: int) -> AsyncIterator[bytes]:
         yield chunk
 
 
+PAUSE = 0.2  # seconds /pause holds its thread
+
 # -- Flask, served through WsgiToAsgi ---------------------------------------------------------
 
 flask_app = flask.Flask("bench_soak")
@@ -118,6 +120,14 @@ flask_app = flask.Flask("bench_soak")
 
 @flask_app.route("/")
 def hello() -> bytes:
+    return HELLO
+
+
+@flask_app.route("/pause")
+def pause() -> bytes:
+    """Holds its thread a moment: ``bench.soak`` fills the pool with these before its baseline,
+    so threads the pool starts on demand are not counted as growth."""
+    time.sleep(PAUSE)
     return HELLO
 
 
@@ -209,6 +219,12 @@ fastapi_app = FastAPI(lifespan=_lifespan)
 
 @fastapi_app.get("/")
 async def fastapi_hello() -> PlainTextResponse:
+    return PlainTextResponse(HELLO)
+
+
+@fastapi_app.get("/pause")
+def pause_def() -> PlainTextResponse:
+    time.sleep(PAUSE)  # a def endpoint: on a worker thread, as bench.soak's baseline wants
     return PlainTextResponse(HELLO)
 
 
