@@ -208,10 +208,12 @@ def test_the_timeout_never_cuts_a_response_under_way(mode: str) -> None:
     async def app(scope: Scope, receive: Any, send: Any) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.body", "body": b"one", "more_body": True})
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(1.5)
         await send({"type": "http.response.body", "body": b"two"})
 
-    started, body = call(AsgiToWsgi(app, loop=mode, lifespan="off", timeout=0.1))
+    # 1 s: the first chunk must be out well within it even on a loaded machine; the second
+    # comes after it has passed.
+    started, body = call(AsgiToWsgi(app, loop=mode, lifespan="off", timeout=1.0))
     assert started.calls[0][0] == "200 OK" and b"".join(body) == b"onetwo"
 
 

@@ -114,11 +114,11 @@ def test_a_response_that_started_in_time_is_not_cut_by_the_timeout() -> None:
         release.wait(WAIT)
         yield b"second"
 
-    adapter = WsgiToAsgi(slow_stream, timeout=0.1)
+    adapter = WsgiToAsgi(slow_stream, timeout=1.0)  # the first chunk is out well within it
 
     async def scenario() -> None:
         loop = asyncio.get_running_loop()
-        loop.call_later(0.4, release.set)  # well past the timeout
+        loop.call_later(1.5, release.set)  # past the timeout
         result = await request(adapter, "/")
         assert (result.status, result.body) == (200, b"first;second")
 
