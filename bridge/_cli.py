@@ -19,6 +19,7 @@ from types import ModuleType
 from typing import Any
 
 from ._convert import is_asgi, is_wsgi, to_asgi, to_wsgi
+from ._environ import wsgi_str
 from ._types import Environ, StartResponse, WSGIApp
 
 _APP_ENV = "BRIDGE_SERVE_APP"
@@ -75,7 +76,7 @@ def asgi_factory() -> Any:
 def mounted(app: WSGIApp, root_path: str) -> WSGIApp:
     """``app`` told it lives under ``root_path``: gunicorn's own ``SCRIPT_NAME`` setting expects
     the prefix still in the path, which the proxy has removed."""
-    prefix = root_path.encode("utf-8").decode("latin-1")
+    prefix = wsgi_str(root_path)
 
     def call(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         environ["SCRIPT_NAME"] = prefix + environ.get("SCRIPT_NAME", "")

@@ -40,7 +40,7 @@ HOP_BY_HOP = frozenset(
 )
 
 
-def _wsgi_str(text: str) -> str:
+def wsgi_str(text: str) -> str:
     """Text as PEP 3333 carries it: the UTF-8 bytes, each as one latin-1 character.
 
     A lone surrogate cannot be UTF-8 (``surrogateescape``'s own escapes aside): that path came
@@ -158,8 +158,8 @@ def scope_to_environ(scope: Scope) -> Environ:
     environ.update(
         {
             "REQUEST_METHOD": scope["method"],
-            "SCRIPT_NAME": _wsgi_str(script_name),
-            "PATH_INFO": _wsgi_str(path_info),
+            "SCRIPT_NAME": wsgi_str(script_name),
+            "PATH_INFO": wsgi_str(path_info),
             "QUERY_STRING": query.decode("latin-1"),
             "SERVER_NAME": server_name,
             "SERVER_PORT": server_port,

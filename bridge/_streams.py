@@ -297,10 +297,13 @@ class HeldThenReceived(io.RawIOBase):
         super().close()
 
 
-def input_stream(chunks: ToThread) -> io.BufferedReader:
-    """``wsgi.input`` reading from ``chunks``: ``read(n)`` returns ``n`` bytes unless the body
-    ends first, as every WSGI server's input does; a lost client raises ``ClientDisconnected``."""
-    return io.BufferedReader(ReceiveStream(chunks), buffer_size=65536)
+def input_stream(chunks: ToThread, held: IO[bytes] | None = None) -> io.BufferedReader:
+    """``wsgi.input`` reading from ``chunks`` (after ``held``, the start of the body kept on the
+    loop, when given): ``read(n)`` returns ``n`` bytes unless the body ends first, as every WSGI
+    server's input does; a lost client raises ``ClientDisconnected``."""
+    rest = ReceiveStream(chunks)
+    raw = rest if held is None else HeldThenReceived(held, rest)
+    return io.BufferedReader(raw, buffer_size=65536)
 
 
 __all__ = [

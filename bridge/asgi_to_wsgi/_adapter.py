@@ -300,9 +300,9 @@ class ResponseIterable:
         exchange = self._exchange
         if exchange.timed_out or exchange.too_large or exchange.status is None:
             pass  # a 504 or a 413 (counted as such) or an error, not a client that left
-        elif self._exchange.gone:
+        elif exchange.gone:
             self._adapter._counters.disconnects += 1
-        elif self._exchange.complete:
+        elif exchange.complete:
             self._adapter._counters.served += 1
 
     def _let_go(self) -> None:

@@ -261,6 +261,7 @@ class WsgiToAsgi:
         """On a pool thread: run the request unless its client left while it waited for this
         thread; then free the slot and tell the loop the thread is done (the last wake-up)."""
         ran = not relay.abandoned
+        error: BaseException | None = None
         try:
             if ran:
                 self._counters.waits.append(time.monotonic() - arrived)
@@ -271,12 +272,10 @@ class WsgiToAsgi:
                     self._respond(environ, response, scope)
                 finally:
                     body.close()  # a held body's temporary file goes now
-        except BaseException as exc:
-            lane.release(ran)
-            response.done(exc)
-        else:
-            lane.release(ran)
-            response.done(None)
+        except BaseException as exc:  # the loop raises it from the ASGI call
+            error = exc
+        lane.release(ran)
+        response.done(error)
 
     def _respond(self, environ: Environ, response: ResponseWriter, scope: Scope) -> None:
         """Call the app, hand its response to the loop, always ``close()`` the iterable."""

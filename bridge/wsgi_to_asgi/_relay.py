@@ -34,15 +34,7 @@ from typing import IO, Any
 
 from .._errors import ClientDisconnected, RequestBodyTooLarge
 from .._stats import Counters
-from .._streams import (
-    READ_AHEAD,
-    RESPONSE_BUFFER,
-    HeldThenReceived,
-    ReceiveStream,
-    ToLoop,
-    ToThread,
-    input_stream,
-)
+from .._streams import READ_AHEAD, RESPONSE_BUFFER, ToLoop, ToThread, input_stream
 from .._types import Message, Receive, Send
 from ._pool import Job
 from ._response import END, Item
@@ -57,8 +49,6 @@ CANCEL_GRACE = 2.0
 # watch costs a task; a pool that keeps up (the bench's 64 requests on 10 threads wait about
 # 3 ms) never pays it, while a backlog of requests that wait for long is watched.
 QUEUED_WATCH_DELAY = 0.01
-
-
 # Bytes of a held request body (see ``Relay.hold``) kept in memory; past that, a temporary file.
 HOLD_IN_MEMORY = READ_AHEAD
 
@@ -119,7 +109,7 @@ class Relay:
     def stream_after(self, held: IO[bytes]) -> io.BufferedReader:
         """``wsgi.input`` for a body whose start is ``held`` and whose rest is still arriving."""
         self._chunks = ToThread(self._loop, READ_AHEAD)
-        return io.BufferedReader(HeldThenReceived(held, ReceiveStream(self._chunks)), 65536)
+        return input_stream(self._chunks, held)
 
     async def hold(self, first: bytes, bound: int) -> tuple[IO[bytes], int, bool] | None:
         """Receive a body on the loop, up to ``bound`` bytes, before a thread is taken.
