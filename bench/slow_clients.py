@@ -1,6 +1,7 @@
 """Slow uploads against a small pool, on real uvicorn: is a normal request still answered?
 
     .venv/bin/python -m bench.slow_clients            # about 40 s
+    .venv/bin/python -m bench.slow_clients --quick    # smoke run: 2 GETs a cell, 2 s to answer
     .venv/bin/python -m bench.slow_clients --md bench/results/slow_clients.md
 
 Each cell is uvicorn serving Flask through an adapter with 8 threads. ``SLOW`` clients each
@@ -52,26 +53,26 @@ async def trickle(port: int, stop: asyncio.Event) -> None:
         writer.close()
 
 
-async def probe(port: int) -> float | None:
+async def probe(port: int, give_up: float) -> float | None:
     """Seconds for one plain GET on a fresh connection, or None if unanswered in time."""
     began = time.perf_counter()
     try:
-        reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), GIVE_UP)
+        reader, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), give_up)
         writer.write(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        answer = await asyncio.wait_for(reader.read(), GIVE_UP)
+        answer = await asyncio.wait_for(reader.read(), give_up)
         writer.close()
     except (asyncio.TimeoutError, OSError):
         return None
     return time.perf_counter() - began if answer.startswith(b"HTTP/1.1 200") else None
 
 
-async def cell(port: int) -> list[float | None]:
+async def cell(port: int, probes: int, give_up: float) -> list[float | None]:
     stop = asyncio.Event()
     slow = [asyncio.ensure_future(trickle(port, stop)) for _ in range(SLOW)]
     await asyncio.sleep(SETTLE)
     times = []
-    for _ in range(PROBES):
-        times.append(await probe(port))
+    for _ in range(probes):
+        times.append(await probe(port, give_up))
         await asyncio.sleep(PROBE_EVERY)
     stop.set()
     await asyncio.gather(*slow, return_exceptions=True)
@@ -81,11 +82,13 @@ async def cell(port: int) -> list[float | None]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--md", type=Path, help="also write the table as Markdown here")
+    parser.add_argument("--quick", action="store_true", help="2 GETs a cell, unanswered after 2 s")
     args = parser.parse_args()
+    probes, give_up = (2, 2.0) if args.quick else (PROBES, GIVE_UP)
     rows = []
     for label, app in CELLS.items():
         with serve(uvicorn(app)) as server:
-            times = asyncio.run(cell(server.port))
+            times = asyncio.run(cell(server.port, probes, give_up))
         answered = [t for t in times if t is not None]
         p50 = percentile(answered, 0.5) * 1000 if answered else float("nan")
         worst = max(answered) * 1000 if answered else float("nan")
@@ -95,7 +98,7 @@ def main() -> None:
     if args.md:
         lines = [
             f"{SLOW} uploads trickling at 1 KiB/s against 8 threads on uvicorn; "
-            f"{PROBES} plain GETs while they do (unanswered: no answer within {GIVE_UP:.0f} s).",
+            f"{probes} plain GETs while they do (unanswered: no answer within {give_up:.0f} s).",
             "",
             "| adapter | plain GETs answered | p50 | max |",
             "| --- | ---: | ---: | ---: |",
