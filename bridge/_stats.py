@@ -8,6 +8,7 @@ request could not. Queue waits keep the last ``WAIT_SAMPLES`` (``deque.append`` 
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from typing import TypedDict
 
@@ -31,9 +32,10 @@ class Stats(TypedDict):
 
 
 class Counters:
-    """The running counts behind ``Stats``."""
+    """The running counts behind ``Stats``, of one process."""
 
     def __init__(self) -> None:
+        self.pid = os.getpid()
         self.served = 0
         self.rejected_503 = 0
         self.bad_request_400 = 0
@@ -41,6 +43,11 @@ class Counters:
         self.timeout_504 = 0
         self.disconnects = 0
         self.waits: deque[float] = deque(maxlen=WAIT_SAMPLES)
+
+    def in_this_process(self) -> Counters:
+        """These counts, or new ones in a forked child (gunicorn ``--preload``, uWSGI): the
+        parent's describe the requests the parent served (a warm-up, say), not the child's."""
+        return self if self.pid == os.getpid() else Counters()
 
     def snapshot(self, threads: int, busy: int, waiting: int) -> Stats:
         waits = sorted(self.waits)

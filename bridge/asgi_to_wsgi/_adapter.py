@@ -108,6 +108,7 @@ class AsgiToWsgi:
         Raises:
             ASGIProtocolError: the app broke the ASGI HTTP message order or format.
         """
+        self._counters = self._counters.in_this_process()
         runner = self._runner()  # in use by this request until its iterable is done
         if runner.lifespan.failure is not None:
             runner.release()
@@ -130,7 +131,7 @@ class AsgiToWsgi:
             runner.release()
             raise
         exchange.start(self.asgi_app, scope)
-        response = ResponseIterable(exchange, runner, self)
+        response = ResponseIterable(exchange, runner, self, self._counters)
         try:
             status, headers = response.first()
         except Exception as error:
@@ -177,6 +178,7 @@ class AsgiToWsgi:
         the requests using them; ``waiting`` and the queue waits are 0 (a WSGI server hands
         each request to a thread itself), as are the 503 and 400 counts."""
         loops, busy = self._loops.in_use()
+        self._counters = self._counters.in_this_process()
         return self._counters.snapshot(loops, busy, 0)
 
     def close(self) -> None:
@@ -207,10 +209,13 @@ class ResponseIterable:
     (exhausted or closed), the request's leftover tasks get their time (``_leftovers``).
     """
 
-    def __init__(self, exchange: AppCall, runner: Runner, adapter: AsgiToWsgi) -> None:
+    def __init__(
+        self, exchange: AppCall, runner: Runner, adapter: AsgiToWsgi, counters: Counters
+    ) -> None:
         self._exchange = exchange
         self._runner = runner
         self._adapter = adapter  # alive while a response is: collecting it closes the loops
+        self._counters = counters
         self._chunks: list[bytes] = []
         self._ended = False  # the app's task is done: what it sent is all there is
         self._checked = False
@@ -301,9 +306,9 @@ class ResponseIterable:
         if exchange.timed_out or exchange.too_large or exchange.status is None:
             pass  # a 504 or a 413 (counted as such) or an error, not a client that left
         elif exchange.gone:
-            self._adapter._counters.disconnects += 1
+            self._counters.disconnects += 1
         elif exchange.complete:
-            self._adapter._counters.served += 1
+            self._counters.served += 1
 
     def _let_go(self) -> None:
         if self._holding:

@@ -147,6 +147,7 @@ class WsgiToAsgi:
         waiting for one, responses served, 503/400/413/504 answers, client disconnects, and the
         median and 99th percentile of the recent waits for a thread (seconds)."""
         busy, waiting = self._lane.counts()
+        self._counters = self._counters.in_this_process()
         return self._counters.snapshot(self.threads, busy, waiting)
 
     # -- lifespan -------------------------------------------------------------------------------
@@ -177,6 +178,7 @@ class WsgiToAsgi:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         arrived = time.monotonic()
+        self._counters = self._counters.in_this_process()
         lane = self._priority_lane if self._is_priority(scope) else self._lane
         ahead = lane.admit()
         if ahead < 0:
