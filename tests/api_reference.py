@@ -159,6 +159,8 @@ def signature(prefix: str, function: Callable[..., Any], constructor: bool = Fal
         params.append(text)
     returns = sig.return_annotation
     tail = "" if returns is sig.empty or constructor else f" -> {_annotation(returns)}"
+    if inspect.iscoroutinefunction(function):
+        prefix = f"async {prefix}"
     one_line = f"{prefix}({', '.join(params)}){tail}"
     if len(one_line) <= WIDTH or not params:
         return one_line
