@@ -10,11 +10,14 @@ from .wsgi_to_asgi import WsgiToAsgi
 
 
 class WSGIMiddleware(WsgiToAsgi):
-    """``WSGIMiddleware(app, workers=10, send_queue_size=10)``: the signature of a2wsgi's class
-    and of Starlette's and uvicorn's former ``WSGIMiddleware(app, workers=...)``.
+    """``WsgiToAsgi`` under the signature of a2wsgi's ``WSGIMiddleware`` (and of uvicorn's
+    former ``WSGIMiddleware(app, workers=...)``), so switching is a change of import.
 
-    ``workers`` is the thread pool's size. ``send_queue_size`` is accepted for compatibility;
-    bridge bounds the response by bytes instead of by message count.
+    Args:
+        app: the WSGI application, as ``WsgiToAsgi``'s ``wsgi_app``.
+        workers: the thread pool's size: ``WsgiToAsgi``'s ``threads``.
+        send_queue_size: accepted for compatibility and unused: bridge bounds a response in
+            flight by bytes (256 KiB), not by a count of messages.
     """
 
     def __init__(self, app: WSGIApp, workers: int = 10, send_queue_size: int = 10) -> None:
@@ -22,12 +25,16 @@ class WSGIMiddleware(WsgiToAsgi):
 
 
 class ASGIMiddleware(AsgiToWsgi):
-    """``ASGIMiddleware(app, wait_time=None, loop=None)``: the signature of a2wsgi's class.
+    """``AsgiToWsgi`` under the signature of a2wsgi's ``ASGIMiddleware``, so switching is a
+    change of import.
 
-    ``wait_time`` bounds, as in a2wsgi, how long the app may run on after its response
-    ended (background tasks) before it is cancelled. A ``loop`` given (an event loop the
-    caller runs in a thread of their own) runs every request on it, as a2wsgi does; without
-    one, each server thread gets its own loop (bridge's fast path).
+    Args:
+        app: the ASGI application, as ``AsgiToWsgi``'s ``asgi_app``.
+        wait_time: as in a2wsgi, seconds the app may run on after its response ended
+            (background tasks) before it is cancelled; ``None``: as long as it takes.
+        loop: an event loop the caller runs in a thread of their own: every request runs on
+            it, as a2wsgi does (``AsgiToWsgi(loop=...)``). ``None``: each server thread gets a
+            loop of its own (``loop="per-thread"``, bridge's fast path).
     """
 
     def __init__(self, app: ASGIApp, wait_time: float | None = None, loop: Any = None) -> None:

@@ -10,7 +10,8 @@ from .wsgi_to_asgi import WsgiToAsgi
 
 
 def is_asgi(app: object) -> bool:
-    """True for an ASGI 3 app: a coroutine function, or an object whose ``__call__`` is one."""
+    """True for an ASGI 3 app: a coroutine function, or an object whose ``__call__`` is one
+    (a ``WsgiToAsgi`` included). A class is not an app: its instances may be."""
     if isinstance(app, WsgiToAsgi):
         return True
     if inspect.iscoroutinefunction(app):
@@ -21,7 +22,9 @@ def is_asgi(app: object) -> bool:
 
 
 def is_wsgi(app: object) -> bool:
-    """True for a callable that takes ``(environ, start_response)`` and is not an ASGI app."""
+    """True for a callable that takes ``(environ, start_response)`` and is not an ASGI app.
+
+    A callable whose signature cannot be read (a builtin) counts as WSGI; a class does not."""
     if not callable(app) or inspect.isclass(app) or is_asgi(app):
         return False
     try:
@@ -34,8 +37,19 @@ def is_wsgi(app: object) -> bool:
 
 
 def to_asgi(app: Any, **options: Any) -> ASGIApp:
-    """``app`` as an ASGI application: returned as is when it is one already, unwrapped when it
-    is an ``AsgiToWsgi``, else wrapped in ``WsgiToAsgi(app, **options)``."""
+    """``app`` as an ASGI application, wrapped only if it needs it.
+
+    An ASGI app is returned as is; an ``AsgiToWsgi`` is unwrapped (its ``asgi_app``), never
+    wrapped twice; a WSGI app is wrapped in ``WsgiToAsgi(app, **options)``.
+
+    Args:
+        app: a WSGI or ASGI application.
+        options: ``WsgiToAsgi``'s keyword options (``threads=``, ...), used only when ``app``
+            is wrapped.
+
+    Raises:
+        TypeError: ``app`` is neither (``is_asgi`` and ``is_wsgi`` both say no).
+    """
     from .asgi_to_wsgi import AsgiToWsgi
 
     if isinstance(app, AsgiToWsgi):
@@ -48,7 +62,15 @@ def to_asgi(app: Any, **options: Any) -> ASGIApp:
 
 
 def to_wsgi(app: Any, **options: Any) -> WSGIApp:
-    """``app`` as a WSGI application: the mirror image of ``to_asgi``."""
+    """``app`` as a WSGI application, wrapped only if it needs it: the mirror of ``to_asgi``.
+
+    A WSGI app is returned as is, a ``WsgiToAsgi`` unwrapped (its ``wsgi_app``), an ASGI app
+    wrapped in ``AsgiToWsgi(app, **options)``: ``options`` are that class's keyword options
+    (``loop=``, ...), used only then.
+
+    Raises:
+        TypeError: ``app`` is neither a WSGI nor an ASGI application.
+    """
     from .asgi_to_wsgi import AsgiToWsgi
 
     if isinstance(app, WsgiToAsgi):

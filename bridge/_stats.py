@@ -16,18 +16,43 @@ WAIT_SAMPLES = 1024
 
 
 class Stats(TypedDict):
-    """What ``stats()`` returns (the README's "Telemetry" section says what each means)."""
+    """What ``stats()`` returns: the same keys from both adapters, read in one call.
 
-    threads: int  # WsgiToAsgi: the pool's size; AsgiToWsgi: event loops open
-    busy: int  # requests being served now
-    waiting: int  # requests admitted, waiting for a thread (AsgiToWsgi: always 0)
-    served: int  # responses sent whole
-    rejected_503: int  # no room: threads and backlog full
-    bad_request_400: int  # request headers broke a rule (repeats, content-length)
-    too_large_413: int  # request bodies over max_body_size
-    timeout_504: int  # responses not started within timeout
-    disconnects: int  # clients gone before their response was complete
-    queue_wait_p50: float  # seconds from arrival to a thread, median of recent requests
+    Counts (``served`` to ``disconnects``) run from the adapter's creation and only grow;
+    ``threads``, ``busy`` and ``waiting`` are the moment's; the queue waits cover the last
+    ``WAIT_SAMPLES`` (1,024) requests. A key that does not apply to a direction is 0 there.
+
+    Keys:
+        threads: ``WsgiToAsgi``: the pool's size (its ``threads``, started or not yet);
+            ``AsgiToWsgi``: the event loops open.
+        busy: requests being served now (``WsgiToAsgi``: running on a pool thread, the
+            ``priority`` thread's not counted).
+        waiting: ``WsgiToAsgi``: requests admitted and not yet on a thread, waiting for one
+            or for the rest of a body held on the loop (``hold_body``). ``AsgiToWsgi``: 0.
+        served: responses sent whole.
+        rejected_503: requests answered ``503`` at once: every thread and the backlog taken
+            (``WsgiToAsgi`` only).
+        bad_request_400: requests answered ``400``: their headers broke a rule bridge
+            enforces, such as too many repeats of one header or a ``Content-Length`` that is
+            not one number (``WsgiToAsgi`` only).
+        too_large_413: requests answered ``413``: a body over ``max_body_size``.
+        timeout_504: requests answered ``504``: no response started within ``timeout``.
+        disconnects: clients gone before their response was complete.
+        queue_wait_p50: seconds from a request's arrival to its thread, the median over the
+            recent requests (0.0 before the first; ``AsgiToWsgi``: always 0.0).
+        queue_wait_p99: the 99th percentile of the same waits.
+    """
+
+    threads: int
+    busy: int
+    waiting: int
+    served: int
+    rejected_503: int
+    bad_request_400: int
+    too_large_413: int
+    timeout_504: int
+    disconnects: int
+    queue_wait_p50: float
     queue_wait_p99: float
 
 

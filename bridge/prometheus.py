@@ -37,7 +37,8 @@ class StatsCollector(Collector):
     """A ``prometheus_client`` collector for a ``WsgiToAsgi`` or an ``AsgiToWsgi``.
 
     Args:
-        adapter: the adapter whose ``stats()`` is exported.
+        adapter: the adapter whose ``stats()`` is exported (anything with a ``stats()`` that
+            returns ``Stats``: a ``WsgiToAsgi``, an ``AsgiToWsgi`` or their aliases).
         name: the value of the ``adapter`` label, to tell several adapters apart.
     """
 
@@ -46,6 +47,11 @@ class StatsCollector(Collector):
         self._name = name
 
     def collect(self) -> Iterator[Metric]:
+        """The metrics of one ``stats()`` call, each labelled ``adapter``: the gauges
+        ``bridge_threads``, ``bridge_busy``, ``bridge_waiting`` and
+        ``bridge_queue_wait_seconds{quantile="0.5|0.99"}``, the counters
+        ``bridge_served_total``, ``bridge_error_responses_total{status="400|413|503|504"}``
+        and ``bridge_disconnects_total``. ``prometheus_client`` calls it at each scrape."""
         stats = self._adapter.stats()
         label = [self._name]
 

@@ -49,26 +49,41 @@ _MODES = {"loop": ("per-thread", "shared"), "lifespan": ("auto", "on", "off")}
 class AsgiToWsgi:
     """A PEP 3333 application that runs an ASGI application.
 
+    Each WSGI server thread runs its requests on an event loop, in the thread itself by
+    default: the response iterable runs the loop only until the app has sent the next chunk,
+    so streaming needs no extra thread. Nothing starts in the constructor (safe under
+    ``gunicorn --preload``: a forked worker starts afresh).
+
     Args:
-        asgi_app: the ASGI 3 application (FastAPI, Starlette, Django's ASGI handler, ...).
+        asgi_app: the ASGI 3 application (FastAPI, Starlette, Django's ASGI handler, ...);
+            kept as the ``asgi_app`` attribute, which ``to_asgi`` unwraps.
         loop: ``"per-thread"`` (default): each WSGI server thread runs requests on an event
             loop of its own, with no thread hop. ``"shared"``: every request runs on one
-            background loop, for apps whose lifespan makes loop-bound resources (an asyncpg
-            pool, an ``httpx.AsyncClient``) that all requests must share. An event loop object
-            (already running in a thread of the caller's): every request runs on it, as
-            ``"shared"`` does; bridge never stops or closes it.
-        lifespan: ``"auto"`` runs the ASGI lifespan if the app supports it, ``"on"`` requires
-            it (a failure makes requests answer 500), ``"off"`` skips it. It runs once per loop.
-        timeout: seconds a request may take to start its response; then it is cancelled and
-            the client gets ``504``.
+            background loop, at a hop per step, for apps whose lifespan makes loop-bound
+            resources (an asyncpg pool, an ``httpx.AsyncClient``) that all requests must
+            share. An event loop object (already running in a thread of the caller's): every
+            request runs on it, as ``"shared"`` does; bridge never stops or closes it.
+        lifespan: the ASGI lifespan runs once per loop, before that loop's first request, and
+            its state is copied into each request's ``scope["state"]``. ``"auto"`` (default)
+            treats an app that raises on the lifespan scope as not supporting it; ``"on"``
+            makes that a failure (requests then answer ``500``, the cause logged); ``"off"``
+            skips the lifespan.
+        timeout: seconds a request may take to start its response (its status and first body
+            chunk, which a WSGI server sends together); then the app is cancelled and the
+            client gets ``504``. ``None`` (default): no limit.
+        chunk_size: bytes of request body per ``http.request`` message, read from
+            ``wsgi.input`` only when the app calls ``receive()`` (no read-ahead).
         wait_time: seconds the app may go on after its last body chunk (Starlette's background
             tasks) before it is cancelled; ``None`` (default) waits as long as it takes. The
             name and meaning of a2wsgi's ``ASGIMiddleware(wait_time=...)``.
-        chunk_size: bytes of request body per ``http.request`` message.
         max_body_size: request bodies larger than this many bytes get ``413``: with a declared
             ``Content-Length`` the app never runs; a chunked body is cut there (the app's
             ``receive()`` returns ``http.disconnect``) and the client gets ``413`` unless the
-            app's response had started.
+            app's response had started. ``None`` (default): no limit.
+
+    Raises:
+        ValueError: ``loop`` or ``lifespan`` is not one of the values above, or
+            ``chunk_size`` is less than 1.
     """
 
     def __init__(

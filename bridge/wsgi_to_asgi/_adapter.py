@@ -77,27 +77,44 @@ _ERRORS = ErrorStream()
 class WsgiToAsgi:
     """An ASGI application that runs a PEP 3333 WSGI application in a bounded thread pool.
 
+    The event loop never blocks on the WSGI app: each request runs on a pool thread, its body
+    and response cross between the loop and the thread in bounded hand-offs. Nothing starts in
+    the constructor: the pool's threads start with the first requests.
+
     Args:
-        wsgi_app: the WSGI callable (a Flask or Django app, any PEP 3333 application).
-        threads: how many requests run the WSGI app at once (the pool's size).
-        backlog: how many more may wait for a free thread; beyond that the answer is ``503``
-            with ``Retry-After``. Defaults to 16 per thread.
-        max_body_size: request bodies larger than this many bytes get ``413``.
-        executor: run the app on this executor instead of a pool of the adapter's own, so
-            several mounted apps can share threads. ``threads`` still bounds admission.
+        wsgi_app: the WSGI callable (a Flask or Django app, any PEP 3333 application); kept
+            as the ``wsgi_app`` attribute, which ``to_wsgi`` unwraps.
+        threads: how many requests run the WSGI app at once (the pool's size). 10 is the
+            ``workers=10`` of a2wsgi's and uvicorn's ``WSGIMiddleware``, so a switch keeps the
+            same concurrency; WSGI apps mostly wait on I/O.
+        backlog: how many more requests may wait for a free thread; beyond that the answer is
+            ``503`` with ``Retry-After: 1`` at once, not an unbounded queue. Defaults to 16
+            per thread.
+        max_body_size: request bodies larger than this many bytes get ``413``. With a declared
+            ``Content-Length``, or a chunked body that passes it within ``hold_body``, the app
+            never runs; past that ``wsgi.input`` raises ``RequestBodyTooLarge`` and the client
+            gets ``413`` unless the app's response has started. ``None``: no limit.
+        executor: run the app on this ``concurrent.futures`` executor instead of a pool of the
+            adapter's own, so several mounted apps can share threads. ``threads`` still bounds
+            admission.
         timeout: seconds a request may take to start its response, waiting for a thread
             included; past that the client gets ``504`` and the log names where the thread is
             stuck. A thread cannot be killed: it holds its slot of ``threads`` until the app
             returns (its next chunk raises ``ClientDisconnected``). ``None``: no limit.
         priority: requests that skip the pool and its backlog, for health checks: paths
-            within the app (``("/healthz", "/readyz")``) or a function of the ASGI scope.
-            They run on one thread of their own (``PRIORITY_BACKLOG`` more may wait for it), so
-            a probe is answered while every thread is busy.
+            within the app (``("/healthz", "/readyz")``) or a function of the ASGI scope that
+            returns True for them. They run on one thread of their own (``PRIORITY_BACKLOG``,
+            8, more may wait for it, then ``503``), so a probe is answered while every thread
+            is busy.
         hold_body: bytes of a request body received on the event loop before a thread is taken
-            (memory up to 256 KiB, then a temporary file): a slow upload waits there without
-            holding a thread, and most bodies are whole before the app starts. The rest of a
-            longer body streams. ``0``: the app starts at the first byte (for apps that answer
-            part of a body before the client sends the rest).
+            (memory up to 256 KiB, then a temporary file), as nginx buffers bodies: a slow
+            upload waits there without holding a thread, and most bodies are whole before the
+            app starts. The rest of a longer body streams. ``0``: the app starts at the first
+            byte (for apps that answer part of a body before the client sends the rest).
+
+    Raises:
+        ValueError: ``threads`` is less than 1.
+        TypeError: ``priority`` is a single ``str`` (pass a tuple of paths).
     """
 
     def __init__(
@@ -130,6 +147,20 @@ class WsgiToAsgi:
         self._unlogged_503 = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one ASGI connection: the entry point an ASGI server calls.
+
+        ``http``: the request runs on a pool thread; the call returns once that thread is done
+        with it (the iterable's ``close()`` included), and an exception from the app
+        propagates from here, so the server answers ``500`` or drops a started response.
+        ``lifespan``: startup completes at once; shutdown lets the pool's threads end.
+        ``websocket``: closed before it is accepted (the server answers ``403``).
+
+        Raises:
+            WSGIProtocolError: the WSGI app broke a rule of PEP 3333.
+            BridgeError: an ASGI scope type other than these three, or a lifespan
+                ``receive()`` that returns only unknown messages
+                (``UNKNOWN_LIFESPAN_MESSAGES`` in a row).
+        """
         kind = scope["type"]
         if kind == "http":
             await self._http(scope, receive, send)
@@ -145,7 +176,8 @@ class WsgiToAsgi:
     def stats(self) -> Stats:
         """What the adapter is doing now and has done since it was made: threads busy, requests
         waiting for one, responses served, 503/400/413/504 answers, client disconnects, and the
-        median and 99th percentile of the recent waits for a thread (seconds)."""
+        median and 99th percentile of the recent waits for a thread (seconds); ``Stats`` says
+        what each key means."""
         busy, waiting = self._lane.counts()
         self._counters = self._counters.in_this_process()
         return self._counters.snapshot(self.threads, busy, waiting)
