@@ -162,6 +162,13 @@ def conformance(command: str, tmp: Path) -> None:
     assert (tmp / "conformance.md").read_text(encoding="utf-8") == committed
 
 
+def api_reference(command: str, tmp: Path) -> None:
+    """``scripts/api-reference`` renders the committed docs/api.md."""
+    run([str(ROOT / command), "--output", str(tmp / "api.md")], 60, BRIDGE_VENV=sys.prefix)
+    committed = (ROOT / "docs" / "api.md").read_text(encoding="utf-8")
+    assert (tmp / "api.md").read_text(encoding="utf-8") == committed
+
+
 def bench(command: str, tmp: Path) -> None:
     """A benchmark with its ``--quick``, one scenario where it has ``--only``, and its output
     (``--json``/``--md``, the README's path or none) in ``tmp``."""
@@ -202,6 +209,7 @@ RUNNERS: dict[str, Callable[[str, Path], None]] = {
     "scripts/test": scripts_test,
     "PYTHON=python3.12 scripts/test": scripts_test_python,
     "scripts/conformance": conformance,
+    "scripts/api-reference": api_reference,
     "gunicorn --preload": lambda _, tmp: gunicorn(FASTAPI_ON_GUNICORN + " --preload", tmp),
     "bridge serve MODULE:APP": bridge_serve,
     "python -m bridge serve": bridge_serve,
