@@ -8,11 +8,14 @@ request could not. Queue waits keep the last ``WAIT_SAMPLES`` (``deque.append`` 
 
 from __future__ import annotations
 
+import logging
 import os
 from collections import deque
 from typing import TypedDict
 
 WAIT_SAMPLES = 1024
+
+logger = logging.getLogger("bridge")
 
 
 class Stats(TypedDict):
@@ -68,6 +71,11 @@ class Counters:
         self.timeout_504 = 0
         self.disconnects = 0
         self.waits: deque[float] = deque(maxlen=WAIT_SAMPLES)
+
+    def too_large(self, label: str, limit: int) -> None:
+        """A request refused with ``413``: counted, and its one log line (both directions)."""
+        self.too_large_413 += 1
+        logger.warning("bridge: 413 for %s: request body over max_body_size=%d", label, limit)
 
     def in_this_process(self) -> Counters:
         """These counts, or new ones in a forked child (gunicorn ``--preload``, uWSGI): the

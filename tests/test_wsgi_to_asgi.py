@@ -541,7 +541,9 @@ def test_backlog_full_answers_503_at_once() -> None:
     run(main())
 
 
-def test_declared_body_over_limit_gets_413_without_running_the_app() -> None:
+def test_declared_body_over_limit_gets_413_without_running_the_app(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     called = []
 
     def app(environ: Environ, start_response: Any) -> list[bytes]:
@@ -549,10 +551,12 @@ def test_declared_body_over_limit_gets_413_without_running_the_app() -> None:
         return []
 
     headers = [(b"content-length", b"11")]
-    result = run(
-        request(WsgiToAsgi(app, max_body_size=10), method="POST", body=b"x" * 11, headers=headers)
-    )
+    adapter = WsgiToAsgi(app, max_body_size=10)
+    result = run(request(adapter, method="POST", body=b"x" * 11, headers=headers))
     assert result.status == 413 and not called
+    # One line naming the rule, the same words as AsgiToWsgi's; counted once.
+    assert caplog.messages == ["bridge: 413 for POST /: request body over max_body_size=10"]
+    assert adapter.stats()["too_large_413"] == 1
 
 
 def test_streamed_body_over_limit_raises_in_wsgi_input_and_answers_413() -> None:

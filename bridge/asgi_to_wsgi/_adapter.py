@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import http
-import logging
 import sys
 import threading
 import weakref
@@ -38,8 +37,6 @@ from ._loops import Loops, running_loop
 from ._path_body import path_body
 from ._runner import Ready, Runner
 from ._shared_loop import SharedRunner
-
-logger = logging.getLogger("bridge")
 
 # How long an app may go on after the server closed its response before it is cancelled.
 DISCONNECT_GRACE = 3.0
@@ -179,13 +176,8 @@ class AsgiToWsgi:
     def _too_large(
         self, environ: Environ, start_response: StartResponse, limit: int
     ) -> list[bytes]:
-        self._counters.too_large_413 += 1
-        logger.warning(
-            "bridge: 413 for %s %s: request body over max_body_size=%d",
-            environ.get("REQUEST_METHOD"),
-            environ.get("PATH_INFO"),
-            limit,
-        )
+        label = f"{environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')}"
+        self._counters.too_large(label, limit)
         return _plain(environ, start_response, 413, b"Request Entity Too Large")
 
     def stats(self) -> Stats:

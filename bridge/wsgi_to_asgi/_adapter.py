@@ -228,15 +228,13 @@ class WsgiToAsgi:
                 return await plain_response(send, 400, b"Bad Request", [])
             limit = self.max_body_size
             if limit is not None and (declared_length(environ) or 0) > limit:
-                self._counters.too_large_413 += 1
-                return await reply_too_large(send, _label(scope), limit)
+                return await reply_too_large(send, self._counters, _label(scope), limit)
             message = await receive()
             if message["type"] != "http.request":
                 return  # the client left before its request arrived
             body: bytes = message.get("body", b"")
             if limit is not None and len(body) > limit:
-                self._counters.too_large_413 += 1
-                return await reply_too_large(send, _label(scope), limit)
+                return await reply_too_large(send, self._counters, _label(scope), limit)
             relay = Relay(receive, send, limit, _label(scope), self.timeout, self._counters)
             received = len(body)
             if not message.get("more_body", False):

@@ -53,8 +53,8 @@ QUEUED_WATCH_DELAY = 0.01
 HOLD_IN_MEMORY = READ_AHEAD
 
 
-async def reply_too_large(send: Send, label: str, limit: int) -> None:
-    logger.warning("bridge: 413 for %s: request body over max_body_size=%d", label, limit)
+async def reply_too_large(send: Send, counters: Counters, label: str, limit: int) -> None:
+    counters.too_large(label, limit)
     await plain_response(send, 413, b"Request Entity Too Large", [])
 
 
@@ -134,8 +134,7 @@ class Relay:
                 total += len(chunk)
                 if self._limit is not None and total > self._limit:
                     held.close()
-                    self._counters.too_large_413 += 1
-                    await reply_too_large(self._send, self._label, self._limit)
+                    await reply_too_large(self._send, self._counters, self._label, self._limit)
                     return None
                 held.write(chunk)
                 more = message.get("more_body", False)
@@ -265,8 +264,7 @@ class Relay:
                 # Whatever the app made of the error on wsgi.input (Flask turns it into a 500),
                 # the client is told the truth while no header has gone out.
                 self.channel.abort(ClientDisconnected("the request body was too large"))
-                self._counters.too_large_413 += 1
-                await reply_too_large(self._send, self._label, self._limit or 0)
+                await reply_too_large(self._send, self._counters, self._label, self._limit or 0)
                 return True
             started = started or bool(items)
             self._started = started
