@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.inprocess import RESULTS, markdown
+from bench.peers import UVICORN_OWN
 
 LABEL_W = 250  # left column: adapter names
 PLOT_W = 560
@@ -37,7 +38,7 @@ COLOURS = {
     "bridge (shared)": "#6cc2a0",
     "a2wsgi": "#8c8c8c",
     "asgiref": "#e09a3e",
-    "uvicorn (old WSGIMiddleware)": "#8b6fc4",
+    UVICORN_OWN: "#8b6fc4",
     "direct (awaited on a loop)": "#3c78c8",
     "Flask native on gunicorn gthread": "#3c78c8",
     "FastAPI native on uvicorn": "#3c78c8",

@@ -12,7 +12,6 @@ callables with no framework: what the server itself costs per request.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -22,6 +21,7 @@ from fastapi import FastAPI
 from fastapi.responses import StreamingResponse
 
 import bridge
+from bench.peers import uvicorn_own
 
 CHUNK = b"." * 1024
 CHUNKS = 100
@@ -78,21 +78,13 @@ async def fastapi_stream() -> StreamingResponse:
     return StreamingResponse(chunks(), media_type="application/octet-stream")
 
 
-def _uvicorn_old(app: Any) -> Any:
-    from uvicorn.middleware.wsgi import WSGIMiddleware
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return WSGIMiddleware(app)
-
-
 # Built on first access (PEP 562), so a server builds only the adapter it serves: a2wsgi's
 # ASGIMiddleware starts a loop thread in its constructor.
 _ADAPTERS = {
     # WSGI -> ASGI, served by uvicorn
     "flask_bridge": lambda: bridge.WsgiToAsgi(flask_app),
     "flask_a2wsgi": lambda: a2wsgi.WSGIMiddleware(flask_app),
-    "flask_uvicorn_old": lambda: _uvicorn_old(flask_app),
+    "flask_uvicorn_own": lambda: uvicorn_own(flask_app),
     # bench.slow_clients: 8 threads each
     "flask_bridge_8": lambda: bridge.WsgiToAsgi(flask_app, threads=8),
     "flask_bridge_8_nohold": lambda: bridge.WsgiToAsgi(flask_app, threads=8, hold_body=0),

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from bench.http_report import markdown, method, summarise, text_table
 from bench.loadgen import hammer, percentile
+from bench.peers import UVICORN_OWN
 
 if TYPE_CHECKING:
     from bench.loadgen import PythonClient, Window, Wrk
@@ -61,7 +62,7 @@ def uvicorn_argv(pin: list[str], app: str) -> list[str]:
         "--port={port}",
         "--interface=asgi3",
         *(["--http=httptools", "--loop=uvloop"] if UVICORN_FAST else ["--http=h11"]),
-        "--lifespan=off",  # the same for every adapter; uvicorn's old middleware has none
+        "--lifespan=off",  # the same for every adapter; uvicorn's own middleware has none
         "--no-access-log",
         "--log-level=warning",
         f"bench.http_apps:{app}",
@@ -121,15 +122,15 @@ def scenarios(pin: list[str]) -> list[Scenario]:
             [
                 Cell("bridge", on_uvicorn("flask_bridge"), "/", HELLO),
                 Cell("a2wsgi", on_uvicorn("flask_a2wsgi"), "/", HELLO),
-                Cell("uvicorn (old WSGIMiddleware)", on_uvicorn("flask_uvicorn_old"), "/", HELLO),
+                Cell(UVICORN_OWN, on_uvicorn("flask_uvicorn_own"), "/", HELLO),
                 Cell("Flask native on gunicorn gthread", on_gthread("flask_app"), "/", HELLO),
                 Cell("bare ASGI hello on uvicorn (ceiling)", on_uvicorn("asgi_hello"), "/", HELLO),
             ],
-            "uvicorn (old WSGIMiddleware)",
+            UVICORN_OWN,
             "bridge",
             1.0,
             "at least as fast as the fastest peer adapter",
-            ("a2wsgi", "uvicorn (old WSGIMiddleware)"),
+            ("a2wsgi", UVICORN_OWN),
         ),
         Scenario(
             "http-flask-stream",
@@ -139,8 +140,8 @@ def scenarios(pin: list[str]) -> list[Scenario]:
                 Cell("bridge", on_uvicorn("flask_bridge"), "/stream", STREAM),
                 Cell("a2wsgi", on_uvicorn("flask_a2wsgi"), "/stream", STREAM),
                 Cell(
-                    "uvicorn (old WSGIMiddleware)",
-                    on_uvicorn("flask_uvicorn_old"),
+                    UVICORN_OWN,
+                    on_uvicorn("flask_uvicorn_own"),
                     "/stream",
                     STREAM,
                 ),

@@ -28,7 +28,6 @@ import resource
 import sys
 import threading
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -345,12 +344,7 @@ class Scenario:
 
 
 def wsgi_to_asgi_adapters() -> dict[str, Callable[[Any], Any]]:
-    def uvicorn_old(app: Any) -> Any:
-        from uvicorn.middleware.wsgi import WSGIMiddleware
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            return WSGIMiddleware(app)
+    from bench.peers import UVICORN_OWN, uvicorn_own  # here: a run as a file fixes sys.path first
 
     def on_thread_pool_executor(app: Any) -> Any:
         # The pool bridge ran on before its own (issue 8): the same adapter, the old executor.
@@ -362,7 +356,7 @@ def wsgi_to_asgi_adapters() -> dict[str, Callable[[Any], Any]]:
         "bridge on ThreadPoolExecutor": on_thread_pool_executor,
         "a2wsgi": lambda app: a2wsgi.WSGIMiddleware(app),
         "asgiref": lambda app: asgiref.wsgi.WsgiToAsgi(app),
-        "uvicorn (old WSGIMiddleware)": uvicorn_old,
+        UVICORN_OWN: uvicorn_own,
     }
 
 

@@ -10,8 +10,9 @@ from .wsgi_to_asgi import WsgiToAsgi
 
 
 class WSGIMiddleware(WsgiToAsgi):
-    """``WsgiToAsgi`` under the signature of a2wsgi's ``WSGIMiddleware`` (and of uvicorn's
-    former ``WSGIMiddleware(app, workers=...)``), so switching is a change of import.
+    """``WsgiToAsgi`` under the signature of a2wsgi's ``WSGIMiddleware``, which is also
+    ``uvicorn.middleware.wsgi.WSGIMiddleware`` (a2wsgi's class when a2wsgi is installed, else
+    uvicorn's own, deprecated one, both ``(app, workers=10)``): switching is a change of import.
 
     Args:
         app: the WSGI application, as ``WsgiToAsgi``'s ``wsgi_app``.
