@@ -1,7 +1,7 @@
 """Slow uploads against a small pool, on real uvicorn: is a normal request still answered?
 
-    .venv/bin/python -m bench.slow_clients            # about 40 s
-    .venv/bin/python -m bench.slow_clients --quick    # smoke run: 2 GETs a cell, 2 s to answer
+    .venv/bin/python -m bench.slow_clients            # about 3 minutes (5 s a lost GET)
+    .venv/bin/python -m bench.slow_clients --quick    # 2 GETs a cell, 2 s to answer: ~20 s
     .venv/bin/python -m bench.slow_clients --md bench/results/slow_clients.md
 
 Each cell is uvicorn serving Flask through an adapter with 8 threads. ``SLOW`` clients each

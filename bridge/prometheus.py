@@ -1,13 +1,14 @@
 """Prometheus metrics from an adapter's ``stats()`` (the ``bridge[prometheus]`` extra).
 
-Register one collector per adapter, named by the ``adapter`` label::
+Register one collector for the process, each adapter named by the ``adapter`` label::
 
     from prometheus_client import REGISTRY
     from bridge.prometheus import StatsCollector
 
-    REGISTRY.register(StatsCollector(legacy_app, name="legacy"))
+    REGISTRY.register(StatsCollector(legacy_app, name="legacy").add(admin_app, name="admin"))
 
-Each scrape calls ``stats()`` once; nothing is counted twice and nothing runs between scrapes.
+Each scrape calls each adapter's ``stats()`` once; nothing is counted twice and nothing runs
+between scrapes.
 """
 
 from __future__ import annotations
@@ -34,7 +35,11 @@ class HasStats(Protocol):
 
 
 class StatsCollector(Collector):
-    """A ``prometheus_client`` collector for a ``WsgiToAsgi`` or an ``AsgiToWsgi``.
+    """A ``prometheus_client`` collector for one or more ``WsgiToAsgi`` / ``AsgiToWsgi``.
+
+    A registry takes each metric name from one collector only, so several adapters in one
+    process (a Flask and a Django app mounted side by side) share one collector: ``add`` the
+    others to it, each under a name of its own.
 
     Args:
         adapter: the adapter whose ``stats()`` is exported (anything with a ``stats()`` that
@@ -43,46 +48,55 @@ class StatsCollector(Collector):
     """
 
     def __init__(self, adapter: HasStats, name: str = "bridge") -> None:
-        self._adapter = adapter
-        self._name = name
+        self._adapters: dict[str, HasStats] = {}
+        self.add(adapter, name)
+
+    def add(self, adapter: HasStats, name: str) -> StatsCollector:
+        """Export ``adapter``'s ``stats()`` too, labelled ``adapter=name``; returns the collector.
+
+        Raises:
+            ValueError: ``name`` is taken by an adapter already added.
+        """
+        if name in self._adapters:
+            raise ValueError(f"an adapter named {name!r} is exported already")
+        self._adapters[name] = adapter
+        return self
 
     def collect(self) -> Iterator[Metric]:
-        """The metrics of one ``stats()`` call, each labelled ``adapter``: the gauges
-        ``bridge_threads``, ``bridge_busy``, ``bridge_waiting`` and
+        """The metrics of one ``stats()`` call per adapter, each labelled ``adapter``: the
+        gauges ``bridge_threads``, ``bridge_busy``, ``bridge_waiting`` and
         ``bridge_queue_wait_seconds{quantile="0.5|0.99"}``, the counters
         ``bridge_served_total``, ``bridge_error_responses_total{status="400|413|503|504"}``
         and ``bridge_disconnects_total``. ``prometheus_client`` calls it at each scrape."""
-        stats = self._adapter.stats()
-        label = [self._name]
-
-        def gauge(metric: str, doc: str, value: float) -> GaugeMetricFamily:
-            family = GaugeMetricFamily(metric, doc, labels=["adapter"])
-            family.add_metric(label, value)
-            return family
-
-        yield gauge("bridge_threads", "WSGI pool threads (ASGI->WSGI: event loops open)",
-                    stats["threads"])  # fmt: skip
-        yield gauge("bridge_busy", "Requests being served now", stats["busy"])
-        yield gauge("bridge_waiting", "Requests waiting for a thread", stats["waiting"])
-        served = CounterMetricFamily("bridge_served", "Responses sent whole", labels=["adapter"])
-        served.add_metric(label, stats["served"])
-        yield served
+        labels = ["adapter"]
+        threads = GaugeMetricFamily(
+            "bridge_threads", "WSGI pool threads (ASGI->WSGI: event loops open)", labels=labels
+        )
+        busy = GaugeMetricFamily("bridge_busy", "Requests being served now", labels=labels)
+        waiting = GaugeMetricFamily(
+            "bridge_waiting", "Requests waiting for a thread", labels=labels
+        )
+        served = CounterMetricFamily("bridge_served", "Responses sent whole", labels=labels)
         errors = CounterMetricFamily(
             "bridge_error_responses", "Answers bridge gave itself", labels=["adapter", "status"]
         )
-        for key, status in _ERROR_RESPONSES.items():
-            errors.add_metric([self._name, status], stats[key])  # type: ignore[literal-required]
-        yield errors
         gone = CounterMetricFamily(
             "bridge_disconnects", "Clients gone before their response was complete",
-            labels=["adapter"],
+            labels=labels,
         )  # fmt: skip
-        gone.add_metric(label, stats["disconnects"])
-        yield gone
         wait = GaugeMetricFamily(
             "bridge_queue_wait_seconds", "Wait for a thread over recent requests",
             labels=["adapter", "quantile"],
         )  # fmt: skip
-        wait.add_metric([self._name, "0.5"], stats["queue_wait_p50"])
-        wait.add_metric([self._name, "0.99"], stats["queue_wait_p99"])
-        yield wait
+        for name, adapter in self._adapters.items():
+            stats = adapter.stats()
+            threads.add_metric([name], stats["threads"])
+            busy.add_metric([name], stats["busy"])
+            waiting.add_metric([name], stats["waiting"])
+            served.add_metric([name], stats["served"])
+            for key, status in _ERROR_RESPONSES.items():
+                errors.add_metric([name, status], stats[key])  # type: ignore[literal-required]
+            gone.add_metric([name], stats["disconnects"])
+            wait.add_metric([name, "0.5"], stats["queue_wait_p50"])
+            wait.add_metric([name, "0.99"], stats["queue_wait_p99"])
+        yield from (threads, busy, waiting, served, errors, gone, wait)

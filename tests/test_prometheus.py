@@ -1,10 +1,11 @@
-"""The Prometheus recipe: a ``StatsCollector`` per adapter exports its ``stats()``."""
+"""The Prometheus recipe: one ``StatsCollector`` exports the ``stats()`` of each adapter."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
+import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from bridge import WsgiToAsgi
@@ -39,3 +40,26 @@ def test_the_collector_exports_what_stats_says() -> None:
     assert 'bridge_disconnects_total{adapter="legacy"} 0.0' in lines
     assert any(line.startswith('bridge_queue_wait_seconds{adapter="legacy",quantile="0.99"}')
                for line in lines)  # fmt: skip
+
+
+def test_one_collector_exports_several_adapters() -> None:
+    """Two mounted apps in one process: a registry refuses a second collector of the same
+    metric names (DuplicateTimeseries), so one collector carries both, told apart by label."""
+    legacy, admin = WsgiToAsgi(hello, threads=2), WsgiToAsgi(hello, threads=5)
+
+    async def traffic() -> None:
+        await request(legacy, "/")
+        await request(admin, "/")
+        await request(admin, "/")
+
+    asyncio.run(traffic())
+    registry = CollectorRegistry()
+    collector = StatsCollector(legacy, name="legacy").add(admin, name="admin")
+    registry.register(collector)
+    lines = set(generate_latest(registry).decode().splitlines())
+    assert 'bridge_threads{adapter="legacy"} 2.0' in lines
+    assert 'bridge_threads{adapter="admin"} 5.0' in lines
+    assert 'bridge_served_total{adapter="legacy"} 1.0' in lines
+    assert 'bridge_served_total{adapter="admin"} 2.0' in lines
+    with pytest.raises(ValueError, match="'admin' is exported already"):
+        collector.add(legacy, name="admin")

@@ -43,7 +43,8 @@ pytestmark = [pytest.mark.server, pytest.mark.timeout(150)]
 
 README = ROOT / "README.md"
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
-COMMAND_STARTS = ("scripts/", "PYTHON=", ".venv/bin/", "python ", "pip ", "gunicorn ", "bridge ")
+COMMAND_STARTS = ("scripts/", "PYTHON=", "PORT=", ". .venv/", ".venv/bin/", "python ", "pip ")
+COMMAND_STARTS += ("gunicorn ", "bridge ")
 PYTHON = sys.executable  # the virtualenv's interpreter: the README's .venv/bin/python
 
 
@@ -94,9 +95,23 @@ def demo(command: str, tmp: Path) -> None:
         stop_all(server)
 
 
+def demo_port(command: str, tmp: Path) -> None:
+    """``PORT=8001 scripts/demo``: the port is the one ``PORT`` names (here a free one)."""
+    assert command.startswith("PORT=")
+    demo(command.split(" ", 1)[1], tmp)
+
+
+def activate(command: str, tmp: Path) -> None:
+    """``. .venv/bin/activate`` puts the virtualenv's ``bridge`` first on the path."""
+    if not (ROOT / ".venv" / "bin" / "activate").exists():
+        pytest.skip("no .venv in this checkout (scripts/test or scripts/demo makes it)")
+    found = run(["bash", "-c", f"{command} && command -v bridge"], 30).strip()
+    assert Path(found) == ROOT / ".venv" / "bin" / "bridge"
+
+
 def gunicorn(command: str, tmp: Path) -> None:
     """A gunicorn command line as written; the bind address comes from ``GUNICORN_CMD_ARGS``."""
-    argv = shlex.split(command)
+    argv = shlex.split(command.removeprefix(".venv/bin/"))  # the suite's virtualenv's gunicorn
     env = {"GUNICORN_CMD_ARGS": "--bind 127.0.0.1:{port} --no-control-socket"}
     with serve(argv, env=env, timeout=60) as server:
         get_pages(server, "/items", "/legacy/", "/stream")
@@ -105,7 +120,7 @@ def gunicorn(command: str, tmp: Path) -> None:
         stop_all(server)
 
 
-FASTAPI_ON_GUNICORN = "gunicorn -k gthread --workers 2 --threads 8 demo_fastapi.wsgi:app"
+FASTAPI_ON_GUNICORN = ".venv/bin/gunicorn -k gthread --workers 2 --threads 8 demo_fastapi.wsgi:app"
 
 
 def bridge_serve(command: str, tmp: Path) -> None:
@@ -207,6 +222,8 @@ RUNNERS: dict[str, Callable[[str, Path], None]] = {
     "scripts/demo": demo,
     "scripts/demo --server gunicorn": demo,
     "scripts/test": scripts_test,
+    "PORT=8001 scripts/demo": demo_port,
+    ". .venv/bin/activate": activate,
     "PYTHON=python3.12 scripts/test": scripts_test_python,
     "scripts/conformance": conformance,
     "scripts/api-reference": api_reference,
@@ -263,6 +280,11 @@ assert Client(wsgi_app).get("/legacy/handbook").status_code == 200
 assert get(legacy_app, "/").status_code == 200
 from prometheus_client import generate_latest
 assert b'bridge_served_total{adapter="legacy"} 1.0' in generate_latest(REGISTRY)
+""",
+    "def readyz": """
+ready = get(legacy_app, "/readyz")
+assert (ready.status_code, ready.text) == (200, "ready"), ready.text
+assert legacy_app.stats()["served"] == 1
 """,
 }
 
