@@ -206,6 +206,12 @@ def bench(command: str, tmp: Path) -> None:
         assert "| bridge (hold_body=1 MiB, the default) | 2/2 |" in written["slow_clients.md"]
 
 
+def readme_tables(command: str, tmp: Path) -> None:
+    """``bench.readme`` has nothing to copy: the README's tables are the committed results."""
+    out = run([PYTHON, "-m", "bench.readme", "--check"], 30)
+    assert "are the committed results" in out
+
+
 def stamp(command: str, tmp: Path) -> None:
     """The run stamp of bench/results/http.md, which the README includes: the command of the
     README's own bash block, run there, but for the virtualenv's path."""
@@ -234,6 +240,7 @@ RUNNERS: dict[str, Callable[[str, Path], None]] = {
     FASTAPI_ON_GUNICORN: gunicorn,
     ".venv/bin/python -m bench.http_bench --json bench/results/http.json": bench,
     "python -m bench.http_bench --json bench/results/http.json": stamp,
+    ".venv/bin/python -m bench.readme": readme_tables,
     ".venv/bin/python -m bench.inprocess --json bench/results/inprocess.json": bench,
     ".venv/bin/python -m bench.slow_clients": bench,
     ".venv/bin/python -m bench.soak": bench,
@@ -300,3 +307,13 @@ def test_the_python_block_runs(key: str, tmp_path: Path) -> None:
     script = tmp_path / "block.py"
     script.write_text(PRELUDE + block + textwrap.dedent(CHECKS[key]))
     run([PYTHON, str(script)], 60)
+
+
+def test_the_benchmark_figures_are_the_committed_results() -> None:
+    """The README's speed tables are ``bench/results/*.md`` as a run wrote them, never retyped."""
+    from bench.readme import INCLUDED, render
+
+    text = README.read_text(encoding="utf-8")
+    assert render(text) == text, "README.md's tables are not bench/results: run bench.readme"
+    for name in INCLUDED:  # and each block is there, whole
+        assert (ROOT / name).read_text(encoding="utf-8").strip("\n") in text
