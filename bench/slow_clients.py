@@ -1,7 +1,7 @@
 """Slow uploads against a small pool, on real uvicorn: is a normal request still answered?
 
     .venv/bin/python -m bench.slow_clients            # about 3 minutes (5 s a lost GET)
-    .venv/bin/python -m bench.slow_clients --quick    # 2 GETs a cell, 2 s to answer: ~20 s
+    .venv/bin/python -m bench.slow_clients --quick    # 2 GETs a cell, 3 s to answer: ~25 s
     .venv/bin/python -m bench.slow_clients --md bench/results/slow_clients.md
 
 Each cell is uvicorn serving Flask through an adapter with 8 threads. ``SLOW`` clients each
@@ -82,9 +82,9 @@ async def cell(port: int, probes: int, give_up: float) -> list[float | None]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--md", type=Path, help="also write the table as Markdown here")
-    parser.add_argument("--quick", action="store_true", help="2 GETs a cell, unanswered after 2 s")
+    parser.add_argument("--quick", action="store_true", help="2 GETs a cell, unanswered after 3 s")
     args = parser.parse_args()
-    probes, give_up = (2, 2.0) if args.quick else (PROBES, GIVE_UP)
+    probes, give_up = (2, 3.0) if args.quick else (PROBES, GIVE_UP)
     rows = []
     for label, app in CELLS.items():
         with serve(uvicorn(app)) as server:

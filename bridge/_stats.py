@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import weakref
 from collections import deque
 from typing import TypedDict
 
@@ -21,7 +22,8 @@ logger = logging.getLogger("bridge")
 class Stats(TypedDict):
     """What ``stats()`` returns: the same keys from both adapters, read in one call.
 
-    Counts (``served`` to ``disconnects``) run from the adapter's creation and only grow;
+    Counts (``served`` to ``disconnects``) run from the adapter's creation (in a forked child,
+    from the fork) and only grow;
     ``threads``, ``busy`` and ``waiting`` are the moment's; the queue waits cover the last
     ``WAIT_SAMPLES`` (1,024) requests. A key that does not apply to a direction is 0 there.
 
@@ -60,10 +62,13 @@ class Stats(TypedDict):
 
 
 class Counters:
-    """The running counts behind ``Stats``, of one process."""
+    """The running counts behind ``Stats``, of one process: a forked child's start at zero."""
 
     def __init__(self) -> None:
-        self.pid = os.getpid()
+        self._reset()
+        _LIVE.add(self)
+
+    def _reset(self) -> None:
         self.served = 0
         self.rejected_503 = 0
         self.bad_request_400 = 0
@@ -76,11 +81,6 @@ class Counters:
         """A request refused with ``413``: counted, and its one log line (both directions)."""
         self.too_large_413 += 1
         logger.warning("bridge: 413 for %s: request body over max_body_size=%d", label, limit)
-
-    def in_this_process(self) -> Counters:
-        """These counts, or new ones in a forked child (gunicorn ``--preload``, uWSGI): the
-        parent's describe the requests the parent served (a warm-up, say), not the child's."""
-        return self if self.pid == os.getpid() else Counters()
 
     def snapshot(self, threads: int, busy: int, waiting: int) -> Stats:
         waits = sorted(self.waits)
@@ -104,3 +104,17 @@ def _percentile(ordered: list[float], fraction: float) -> float:
     if not ordered:
         return 0.0
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+# Every Counters of the process. A forked child (gunicorn --preload, uWSGI) starts them from zero
+# in place, before it runs a thread: the parent's counts (a warm-up, say) are the parent's.
+_LIVE: weakref.WeakSet[Counters] = weakref.WeakSet()
+
+
+def _reset_after_fork() -> None:
+    for counters in list(_LIVE):
+        counters._reset()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
+    os.register_at_fork(after_in_child=_reset_after_fork)

@@ -88,7 +88,7 @@ class StatsCollector(Collector):
             "bridge_queue_wait_seconds", "Wait for a thread over recent requests",
             labels=["adapter", "quantile"],
         )  # fmt: skip
-        for name, adapter in self._adapters.items():
+        for name, adapter in list(self._adapters.items()):  # an add() during a scrape
             stats = adapter.stats()
             threads.add_metric([name], stats["threads"])
             busy.add_metric([name], stats["busy"])

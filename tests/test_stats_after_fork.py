@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
+import traceback
 from typing import Any
 
 import pytest
@@ -44,6 +46,8 @@ def in_child(check: Any) -> int:
         try:
             check()
             code = 0
+        except BaseException:
+            traceback.print_exc()  # the reason, in pytest's captured output
         finally:
             os._exit(code)
     _, status = os.waitpid(pid, 0)
@@ -74,3 +78,30 @@ def test_a_forked_child_counts_only_its_own_requests(make: Any) -> None:
     assert adapter.stats()["served"] == 2  # the parent's own counts are left as they were
     if isinstance(adapter, AsgiToWsgi):
         adapter.close()
+
+
+def test_a_forked_child_does_not_see_the_parents_busy_threads() -> None:
+    """A request in flight in the parent at the fork is not the child's: 0 busy, 0 waiting."""
+    entered, release = threading.Event(), threading.Event()
+
+    def gate(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        entered.set()
+        release.wait(10)
+        return wsgi_hello(environ, start_response)
+
+    adapter = WsgiToAsgi(gate, threads=1)
+    parent = threading.Thread(target=serve_one, args=(adapter,))
+    parent.start()
+    try:
+        assert entered.wait(10)
+        assert adapter.stats()["busy"] == 1
+
+        def child() -> None:
+            stats = adapter.stats()
+            assert (stats["busy"], stats["waiting"], stats["served"]) == (0, 0, 0), stats
+
+        assert in_child(child) == 0
+    finally:
+        release.set()
+        parent.join(10)
+    assert adapter.stats()["served"] == 1

@@ -120,7 +120,6 @@ class AsgiToWsgi:
         Raises:
             ASGIProtocolError: the app broke the ASGI HTTP message order or format.
         """
-        self._counters = self._counters.in_this_process()
         runner = self._runner()  # in use by this request until its iterable is done
         if runner.lifespan.failure is not None:
             runner.release()
@@ -185,7 +184,6 @@ class AsgiToWsgi:
         the requests using them; ``waiting`` and the queue waits are 0 (a WSGI server hands
         each request to a thread itself), as are the 503 and 400 counts."""
         loops, busy = self._loops.in_use()
-        self._counters = self._counters.in_this_process()
         return self._counters.snapshot(loops, busy, 0)
 
     def close(self) -> None:

@@ -179,7 +179,6 @@ class WsgiToAsgi:
         median and 99th percentile of the recent waits for a thread (seconds); ``Stats`` says
         what each key means."""
         busy, waiting = self._lane.counts()
-        self._counters = self._counters.in_this_process()
         return self._counters.snapshot(self.threads, busy, waiting)
 
     # -- lifespan -------------------------------------------------------------------------------
@@ -210,7 +209,6 @@ class WsgiToAsgi:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         arrived = time.monotonic()
-        self._counters = self._counters.in_this_process()
         lane = self._priority_lane if self._is_priority(scope) else self._lane
         ahead = lane.admit()
         if ahead < 0:

@@ -138,8 +138,7 @@ class Lane:
         self.in_flight = 0  # admitted and not yet released
         self.busy = 0  # of those, the requests a thread is running
 
-    def admit(self) -> int:
-        """Take a slot; return how many requests were in the lane before, or -1 when full."""
+    def _here(self) -> None:
         if self._pid != os.getpid():
             # A forked child (gunicorn --preload, uWSGI): the parent's pool threads did not
             # come along, and its lock and counts describe the parent's requests.
@@ -147,6 +146,10 @@ class Lane:
             self._lock = threading.Lock()
             self.in_flight = self.busy = 0
             self._pool = None
+
+    def admit(self) -> int:
+        """Take a slot; return how many requests were in the lane before, or -1 when full."""
+        self._here()
         with self._lock:
             ahead = self.in_flight
             if ahead >= self.size + self.backlog:
@@ -167,6 +170,7 @@ class Lane:
 
     def counts(self) -> tuple[int, int]:
         """Requests running, and requests waiting for a thread."""
+        self._here()
         with self._lock:
             return self.busy, self.in_flight - self.busy
 
