@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from bridge import AsgiToWsgi
+from bridge import AsgiToWsgi, ClientDisconnected
 from tests.test_asgi_to_wsgi import Started, environ
 
 MODES = ["per-thread", "shared"]
@@ -22,6 +22,17 @@ calls: list[str] = []
 async def echo(request: Request) -> Response:
     calls.append("echo")
     return Response(await request.body())
+
+
+async def answer_first(scope: dict[str, object], receive: object, send: object) -> None:
+    """Sends its status and a first chunk, then reads the body (and so meets the limit)."""
+    assert callable(receive) and callable(send)
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"early ", "more_body": True})
+    message = {"more_body": True}
+    while message.get("more_body"):  # until the end, or http.disconnect at the cut
+        message = await receive()
+    await send({"type": "http.response.body", "body": b"end"})
 
 
 app = Starlette(routes=[Route("/", echo, methods=["POST"])])
@@ -75,3 +86,25 @@ def test_a_chunked_body_over_the_limit_is_cut_and_answered_413(
     finally:
         adapter.close()
     assert "413 for POST /: request body over max_body_size=100000" in caplog.text
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("mode", MODES)
+def test_a_body_cut_after_the_response_started_is_logged(
+    mode: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Too late for a 413 (the status went out): the app's receive() says the client left, its
+    next send() raises, the server drops the connection, and the cut is one log line."""
+    adapter = AsgiToWsgi(answer_first, loop=mode, lifespan="off", max_body_size=10, chunk_size=4)
+    try:
+        with pytest.raises(ClientDisconnected):
+            post(adapter, b"y" * 100, chunked=True)
+        assert adapter.stats()["too_large_413"] == 0
+        assert post(adapter, b"y" * 8, chunked=True) == ("200 OK", b"early end")
+    finally:
+        adapter.close()
+    lines = [r.getMessage() for r in caplog.records if r.name == "bridge"]
+    assert lines == [
+        "bridge: request body of POST / cut at max_body_size=10 after the response had started "
+        "(too late for a 413)"
+    ]

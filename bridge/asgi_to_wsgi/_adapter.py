@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import http
+import logging
 import sys
 import threading
 import weakref
@@ -37,6 +38,8 @@ from ._loops import Loops, running_loop
 from ._path_body import path_body
 from ._runner import Ready, Runner
 from ._shared_loop import SharedRunner
+
+logger = logging.getLogger("bridge")
 
 # How long an app may go on after the server closed its response before it is cancelled.
 DISCONNECT_GRACE = 3.0
@@ -167,6 +170,11 @@ class AsgiToWsgi:
         except BaseException:
             response.close()  # the server refused the response: end the task
             raise
+        if limit is not None:  # from here on a cut body cannot be a 413: it is logged instead
+            response.cut_note = (
+                f"{environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')}",
+                limit,
+            )
         if exchange.file is not None:  # http.response.pathsend
             file, exchange.file = exchange.file, None
             return path_body(file, self.chunk_size, response.finish, environ)
@@ -221,6 +229,7 @@ class ResponseIterable:
         self._runner = runner
         self._adapter = adapter  # alive while a response is: collecting it closes the loops
         self._counters = counters
+        self.cut_note: tuple[str, int] | None = None  # (request, max_body_size) once started
         self._chunks: list[bytes] = []
         self._ended = False  # the app's task is done: what it sent is all there is
         self._checked = False
@@ -308,6 +317,12 @@ class ResponseIterable:
     def _count(self) -> None:
         """What the request came to, for ``stats()``: served, or a client that left."""
         exchange = self._exchange
+        if exchange.too_large and self.cut_note is not None:
+            logger.warning(
+                "bridge: request body of %s cut at max_body_size=%d after the response had "
+                "started (too late for a 413)",
+                *self.cut_note,
+            )
         if exchange.timed_out or exchange.too_large or exchange.status is None:
             pass  # a 504 or a 413 (counted as such) or an error, not a client that left
         elif exchange.gone:
