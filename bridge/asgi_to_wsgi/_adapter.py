@@ -79,7 +79,8 @@ class AsgiToWsgi:
         max_body_size: request bodies larger than this many bytes get ``413``: with a declared
             ``Content-Length`` the app never runs; a chunked body is cut there (the app's
             ``receive()`` returns ``http.disconnect``) and the client gets ``413`` unless the
-            app's response had started. ``None`` (default): no limit.
+            app's response had started (then the cut is logged and the connection dropped).
+            ``None`` (default): no limit.
 
     Raises:
         ValueError: ``loop`` or ``lifespan`` is not one of the values above, or
