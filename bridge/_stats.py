@@ -9,10 +9,10 @@ request could not. Queue waits keep the last ``WAIT_SAMPLES`` (``deque.append`` 
 from __future__ import annotations
 
 import logging
-import os
-import weakref
 from collections import deque
 from typing import TypedDict
+
+from ._fork import reset_after_fork
 
 WAIT_SAMPLES = 1024
 
@@ -66,7 +66,7 @@ class Counters:
 
     def __init__(self) -> None:
         self._reset()
-        _LIVE.add(self)
+        reset_after_fork(self, Counters._reset)  # the parent's counts (a warm-up) are its own
 
     def _reset(self) -> None:
         self.served = 0
@@ -104,17 +104,3 @@ def _percentile(ordered: list[float], fraction: float) -> float:
     if not ordered:
         return 0.0
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
-
-
-# Every Counters of the process. A forked child (gunicorn --preload, uWSGI) starts them from zero
-# in place, before it runs a thread: the parent's counts (a warm-up, say) are the parent's.
-_LIVE: weakref.WeakSet[Counters] = weakref.WeakSet()
-
-
-def _reset_after_fork() -> None:
-    for counters in list(_LIVE):
-        counters._reset()
-
-
-if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
-    os.register_at_fork(after_in_child=_reset_after_fork)

@@ -14,12 +14,13 @@ call only once its thread is done, so a server's graceful shutdown has no job le
 from __future__ import annotations
 
 import logging
-import os
 import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import Any, Protocol
+
+from .._fork import reset_after_fork
 
 logger = logging.getLogger("bridge")
 
@@ -132,24 +133,19 @@ class Lane:
         self.backlog = backlog
         self._name = name
         self._given = executor
-        self._pool: Pool | None = None  # made on first use, never in a constructor
-        self._pid = os.getpid()
+        self._reset()
+        # A forked child (gunicorn --preload, uWSGI): the parent's pool threads did not come
+        # along, and its lock and counts describe the parent's requests.
+        reset_after_fork(self, Lane._reset)
+
+    def _reset(self) -> None:
         self._lock = threading.Lock()
         self.in_flight = 0  # admitted and not yet released
         self.busy = 0  # of those, the requests a thread is running
-
-    def _here(self) -> None:
-        if self._pid != os.getpid():
-            # A forked child (gunicorn --preload, uWSGI): the parent's pool threads did not
-            # come along, and its lock and counts describe the parent's requests.
-            self._pid = os.getpid()
-            self._lock = threading.Lock()
-            self.in_flight = self.busy = 0
-            self._pool = None
+        self._pool: Pool | None = None  # made on first use, never in a constructor
 
     def admit(self) -> int:
         """Take a slot; return how many requests were in the lane before, or -1 when full."""
-        self._here()
         with self._lock:
             ahead = self.in_flight
             if ahead >= self.size + self.backlog:
@@ -170,7 +166,6 @@ class Lane:
 
     def counts(self) -> tuple[int, int]:
         """Requests running, and requests waiting for a thread."""
-        self._here()
         with self._lock:
             return self.busy, self.in_flight - self.busy
 
