@@ -172,10 +172,7 @@ class AsgiToWsgi:
             response.close()  # the server refused the response: end the task
             raise
         if limit is not None:  # from here on a cut body cannot be a 413: it is logged instead
-            response.cut_note = (
-                f"{environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')}",
-                limit,
-            )
+            response.cut_note = (_label(environ), limit)
         if exchange.file is not None:  # http.response.pathsend
             file, exchange.file = exchange.file, None
             return path_body(file, self.chunk_size, response.finish, environ)
@@ -184,8 +181,7 @@ class AsgiToWsgi:
     def _too_large(
         self, environ: Environ, start_response: StartResponse, limit: int
     ) -> list[bytes]:
-        label = f"{environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')}"
-        self._counters.too_large(label, limit)
+        self._counters.too_large(_label(environ), limit)
         return _plain(environ, start_response, 413, b"Request Entity Too Large")
 
     def stats(self) -> Stats:
@@ -384,6 +380,11 @@ def _server_answers_errors(environ: Environ) -> bool:
         return True
     options = getattr(sys.modules.get("uwsgi"), "opt", None) or {}
     return bool(options.get("catch-exceptions"))
+
+
+def _label(environ: Environ) -> str:
+    """The request, as bridge's log lines name it (``WsgiToAsgi`` names it the same way)."""
+    return f"{environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')}"
 
 
 def _answer_for_the_server(
