@@ -76,11 +76,11 @@ class Relay:
         send: Send,
         limit: int | None,
         label: str,
-        timeout: float | None = None,
-        counters: Counters | None = None,
+        timeout: float | None,
+        counters: Counters,
     ) -> None:
         self._loop = asyncio.get_running_loop()
-        self._counters = counters or Counters()
+        self._counters = counters
         self._label = label
         self._over_limit = False
         self._receive = receive
